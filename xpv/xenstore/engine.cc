@@ -1,0 +1,1022 @@
+#include "xpv/xenstore/engine.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "xpv/xenstore/path.h"
+#include "xpv/xenstore/transaction.h"
+
+namespace xpv::xenstore {
+
+namespace {
+
+constexpr std::string_view kIntroduceDomain = "@introduceDomain";
+constexpr std::string_view kReleaseDomain = "@releaseDomain";
+// Features this daemon offers on domain rings (xs_wire.h).
+constexpr uint32_t kServerFeatures = XENSTORE_SERVER_FEATURE_RECONNECTION |
+                                     XENSTORE_SERVER_FEATURE_ERROR |
+                                     abi::XENSTORE_SERVER_FEATURE_WATCHDEPTH;
+
+std::string Ack() { return std::string("OK", 3); }
+
+std::string WithNul(std::string_view s) {
+  std::string out(s);
+  out += '\0';
+  return out;
+}
+
+bool ParseU32(std::string_view s, uint32_t* out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
+}
+
+// Nodes with the read permission of neither list are hidden from a watcher.
+bool CanSee(const Caller& caller, const PermsRef& a, const PermsRef& b) {
+  if (caller.privileged) return true;
+  if (a && (PermFor(caller, *a) & kPermRead)) return true;
+  if (b && (PermFor(caller, *b) & kPermRead)) return true;
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Accessors: the committed tree as a request sees it, directly or through a transaction.
+
+struct Engine::NodeView {
+  bool exists = false;
+  std::string_view value;
+  PermsRef perms;
+  uint64_t gen = 0;
+};
+
+class Engine::Accessor {
+ public:
+  virtual ~Accessor() = default;
+  virtual NodeView Get(const std::string& path) = 0;
+  virtual void ListChildren(const std::string& path, std::string& out) = 0;
+  // Creates `path` and any missing parents (inheriting permissions); the node must not exist.
+  virtual void Create(const Caller& caller, const std::string& path, std::string value) = 0;
+  virtual void SetValue(const std::string& path, std::string value) = 0;
+  virtual void SetPerms(const std::string& path, PermsRef perms) = 0;
+  virtual void Remove(const std::string& path) = 0;
+  // Nodes owned by `domid` after this view's changes.
+  virtual int64_t OwnedBy(DomId domid) = 0;
+  // Distinct nodes this view has touched (transaction-nodes quota); 0 outside transactions.
+  virtual size_t Touched() const { return 0; }
+
+  // The nearest existing strict ancestor of `path` (at least "/").
+  NodeView Nearest(const std::string& path) {
+    std::string p(ParentPath(path));
+    while (true) {
+      NodeView v = Get(p);
+      if (v.exists || p == "/") return v;
+      p = std::string(ParentPath(p));
+    }
+  }
+};
+
+class Engine::DirectAccessor final : public Engine::Accessor {
+ public:
+  DirectAccessor(Engine& engine, std::vector<Change>& changes) : e_(engine), changes_(changes) {}
+
+  NodeView Get(const std::string& path) override {
+    const Node* n = e_.tree_.Find(path);
+    if (!n) return {};
+    return {true, n->value(), n->perms(), std::max(n->gen(), n->child_gen())};
+  }
+  void ListChildren(const std::string& path, std::string& out) override {
+    if (const Node* n = e_.tree_.Find(path)) n->AppendChildrenTo(out);
+  }
+  void Create(const Caller& caller, const std::string& path, std::string value) override {
+    Node* n = e_.CreatePath(caller, path, std::move(value));
+    changes_.push_back({path, false, n->perms(), nullptr});
+  }
+  void SetValue(const std::string& path, std::string value) override {
+    Node* n = e_.tree_.Find(path);
+    e_.SetNodeValue(n, path, std::move(value));
+    changes_.push_back({path, false, n->perms(), nullptr});
+  }
+  void SetPerms(const std::string& path, PermsRef perms) override {
+    Node* n = e_.tree_.Find(path);
+    PermsRef old = n->perms();
+    e_.SetNodePerms(n, path, std::move(perms));
+    changes_.push_back({path, false, std::move(old), n->perms()});
+  }
+  void Remove(const std::string& path) override {
+    e_.RemovePath(e_.tree_.Find(path), path, &changes_);
+  }
+  int64_t OwnedBy(DomId domid) override { return e_.DomainFor(domid).nodes; }
+
+ private:
+  Engine& e_;
+  std::vector<Change>& changes_;
+};
+
+class Engine::TxAccessor final : public Engine::Accessor {
+ public:
+  TxAccessor(Engine& engine, Transaction& tx) : e_(engine), tx_(tx) {}
+
+  NodeView Get(const std::string& path) override {
+    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) {
+      const auto& t = it->second;
+      if (!t.exists) return {};
+      return {true, t.value, t.perms, 0};
+    }
+    if (HiddenByOverlay(path)) return {};
+    const Node* n = e_.tree_.Find(path);
+    auto [rec, inserted] = tx_.reads_.try_emplace(path);
+    if (inserted) {
+      rec->second.gen = n ? n->gen() : 0;
+      rec->second.child_gen = n ? n->child_gen() : 0;
+    }
+    if (!n) return {};
+    return {true, n->value(), n->perms(), std::max(n->gen(), n->child_gen())};
+  }
+
+  void ListChildren(const std::string& path, std::string& out) override {
+    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) {
+      for (const auto& c : it->second.children) {
+        out += c;
+        out += '\0';
+      }
+      return;
+    }
+    const Node* n = e_.tree_.Find(path);
+    if (!n) return;
+    auto& rec = tx_.reads_[path];
+    rec.children_read = true;
+    n->AppendChildrenTo(out);
+  }
+
+  void Create(const Caller& caller, const std::string& path, std::string value) override {
+    // Find the nearest existing ancestor, then create each missing level below it.
+    std::vector<std::string> missing{path};
+    std::string p(ParentPath(path));
+    while (!Get(p).exists) {
+      missing.push_back(p);
+      p = std::string(ParentPath(p));
+    }
+    PermsRef perms = Materialize(p).perms;
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      perms = e_.InheritedPerms(caller, perms);
+      Materialize(std::string(ParentPath(*it))).children.emplace_back(BaseName(*it));
+      auto& t = tx_.overlay_[*it];
+      t = Transaction::TxNode{};
+      t.exists = true;
+      t.perms = perms;
+      t.fresh = true;
+      if (it + 1 == missing.rend()) t.value = std::move(value);
+      if ((*perms)[0].domid == caller.domid) ++tx_.node_delta_;
+    }
+    tx_.ops_.push_back({Transaction::OpKind::kWrite, path, tx_.overlay_[path].value, nullptr});
+  }
+
+  void SetValue(const std::string& path, std::string value) override {
+    auto& t = Materialize(path);
+    t.value = std::move(value);
+    tx_.ops_.push_back({Transaction::OpKind::kWrite, path, t.value, nullptr});
+  }
+  void SetPerms(const std::string& path, PermsRef perms) override {
+    Materialize(path).perms = perms;
+    tx_.ops_.push_back({Transaction::OpKind::kSetPerms, path, {}, std::move(perms)});
+  }
+  void Remove(const std::string& path) override {
+    // A removal depends on the children it removes: a child added meanwhile is a conflict.
+    std::string scratch;
+    ListChildren(path, scratch);
+    auto& parent = Materialize(std::string(ParentPath(path)));
+    auto name = BaseName(path);
+    std::erase_if(parent.children, [&](const std::string& c) { return c == name; });
+    auto& t = tx_.overlay_[path];
+    t = Transaction::TxNode{};
+    // Anything the transaction created below is gone too.
+    std::erase_if(tx_.overlay_, [&](const auto& kv) {
+      return kv.first.size() > path.size() && IsSelfOrDescendant(kv.first, path);
+    });
+    tx_.ops_.push_back({Transaction::OpKind::kRm, path, {}, nullptr});
+  }
+  int64_t OwnedBy(DomId domid) override {
+    return static_cast<int64_t>(e_.DomainFor(domid).nodes) + tx_.node_delta_;
+  }
+  size_t Touched() const override { return tx_.reads_.size() + tx_.overlay_.size(); }
+
+ private:
+  // A node below one the transaction removed, or below one it created afresh, is not in the
+  // committed tree as far as the transaction is concerned.
+  bool HiddenByOverlay(std::string_view path) const {
+    std::string_view p = path;
+    while (p != "/") {
+      p = ParentPath(p);
+      if (auto it = tx_.overlay_.find(std::string(p)); it != tx_.overlay_.end()) {
+        return !it->second.exists || it->second.fresh;
+      }
+    }
+    return false;
+  }
+
+  Transaction::TxNode& Materialize(const std::string& path) {
+    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) return it->second;
+    Get(path);  // records the generation the transaction builds on
+    const Node* n = e_.tree_.Find(path);
+    Transaction::TxNode t;
+    t.exists = true;
+    t.value = n->value();
+    t.perms = n->perms();
+    t.children.reserve(n->children().size());
+    for (const auto& c : n->children()) t.children.emplace_back(c->name());
+    return tx_.overlay_.emplace(path, std::move(t)).first->second;
+  }
+
+  Engine& e_;
+  Transaction& tx_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Connections.
+
+Conn::Conn(Engine& engine, Sink& sink, DomId domid, Privilege privilege)
+    : engine_(engine), sink_(sink) {
+  caller_.domid = domid;
+  caller_.privileged = privilege == Privilege::kPrivileged;
+  engine_.Register(this);
+}
+
+Conn::~Conn() { engine_.Unregister(this); }
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+  // Xen's daemon starts with "/", "/tool" and "/tool/xenstored", all "n0".
+  Caller dom0{kDom0, true};
+  CreatePath(dom0, "/tool/xenstored", "");
+  special_.emplace(std::string(kIntroduceDomain), OwnerOnlyPerms(kDom0));
+  special_.emplace(std::string(kReleaseDomain), OwnerOnlyPerms(kDom0));
+  domains_[kDom0].introduced = true;
+}
+
+Engine::~Engine() = default;
+
+void Engine::Register(Conn* conn) {
+  conn->seq_ = next_conn_seq_++;
+  conns_.push_back(conn);
+}
+
+void Engine::Unregister(Conn* conn) {
+  std::erase(conns_, conn);
+  for (auto& [id, d] : domains_) {
+    if (d.conn == conn) d.conn = nullptr;
+  }
+}
+
+void Engine::AttachDomainConn(DomId domid, Conn* conn) { DomainFor(domid).conn = conn; }
+
+bool Engine::IsIntroduced(DomId domid) const {
+  auto it = domains_.find(domid);
+  return it != domains_.end() && it->second.introduced;
+}
+
+Engine::Domain& Engine::DomainFor(DomId domid) {
+  auto [it, inserted] = domains_.try_emplace(domid);
+  if (inserted) it->second.quotas = options_.quotas;
+  return it->second;
+}
+
+uint32_t Engine::Quota(const Conn& conn, QuotaKind kind) const {
+  auto it = domains_.find(conn.domid());
+  return it != domains_.end() ? it->second.quotas.get(kind) : options_.quotas.get(kind);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Committed-tree mutations.
+
+PermsRef Engine::InheritedPerms(const Caller& caller, const PermsRef& parent) {
+  // Xen: a new node inherits its parent's permissions; an unprivileged domain owns what it creates.
+  if (caller.privileged || (*parent)[0].domid == caller.domid) return parent;
+  PermList list = *parent;
+  list[0].domid = caller.domid;
+  return MakePerms(std::move(list));
+}
+
+void Engine::CountOwner(DomId owner, int delta) {
+  Domain& d = DomainFor(owner);
+  d.nodes = static_cast<uint32_t>(static_cast<int64_t>(d.nodes) + delta);
+}
+
+Node* Engine::CreatePath(const Caller& caller, std::string_view path, std::string value) {
+  Node* node = tree_.DeepestExisting(path);
+  // The existing prefix of `path` is as long as the names on the chain up from `node`.
+  size_t prefix = 0;
+  for (const Node* n = node; n != &tree_.root(); n = n->parent()) prefix += n->name().size() + 1;
+  std::string built;
+  size_t pos = prefix + 1;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    const bool last = end == path.size();
+    PermsRef perms = InheritedPerms(caller, node->perms());
+    node = tree_.AddChild(node, path.substr(pos, end - pos), last ? std::move(value) : std::string(),
+                          std::move(perms));
+    built = std::string(path.substr(0, end));
+    CountOwner(node->owner(), +1);
+    if (listener_) listener_({Mutation::Kind::kSet, built, node});
+    pos = end + 1;
+  }
+  return node;
+}
+
+void Engine::SetNodeValue(Node* node, std::string_view path, std::string value) {
+  tree_.SetValue(node, std::move(value));
+  if (listener_) listener_({Mutation::Kind::kSet, path, node});
+}
+
+void Engine::SetNodePerms(Node* node, std::string_view path, PermsRef perms) {
+  CountOwner(node->owner(), -1);
+  tree_.SetPerms(node, std::move(perms));
+  CountOwner(node->owner(), +1);
+  if (listener_) listener_({Mutation::Kind::kSet, path, node});
+}
+
+void Engine::RemovePath(Node* node, std::string path, std::vector<Change>* changes) {
+  const std::string top = path;
+  tree_.Remove(node, path, [&](std::string_view p, const Node& n) {
+    CountOwner(n.owner(), -1);
+    // Xen's delete_node(): descendants fire watches on exactly their path, the top one as usual.
+    changes->push_back({std::string(p), p != top, n.perms(), nullptr});
+  });
+  if (listener_) listener_({Mutation::Kind::kRemove, top, nullptr});
+}
+
+void Engine::RestoreNode(std::string_view path, std::string value, PermsRef perms) {
+  auto saved = std::move(listener_);
+  Node* n = tree_.Find(path);
+  if (!n) n = CreatePath(Caller{kDom0, true}, path, std::string());
+  tree_.SetValue(n, std::move(value));
+  SetNodePerms(n, path, std::move(perms));
+  listener_ = std::move(saved);
+}
+
+void Engine::RestoreSpecialPerms(std::string_view name, PermsRef perms) {
+  special_[std::string(name)] = std::move(perms);
+}
+
+void Engine::ForEachNode(const std::function<void(std::string_view, const Node&)>& fn) const {
+  struct Frame {
+    const Node* node;
+    std::string path;
+  };
+  std::vector<Frame> stack{{&tree_.root(), "/"}};
+  while (!stack.empty()) {
+    Frame f = std::move(stack.back());
+    stack.pop_back();
+    fn(f.path, *f.node);
+    const auto& kids = f.node->children();
+    for (auto it = kids.rbegin(); it != kids.rend(); ++it) {
+      std::string p = f.path == "/" ? "/" : f.path + "/";
+      p += (*it)->name();
+      stack.push_back({it->get(), std::move(p)});
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watches.
+
+void Engine::DeliverEvent(Conn& conn, const Watch& watch, std::string_view path) {
+  std::string payload;
+  std::string_view shown = path;
+  if (watch.strip > 0 && shown.size() >= watch.strip) {
+    shown.remove_prefix(watch.strip);
+    if (!shown.empty() && shown[0] == '/') shown.remove_prefix(1);
+  }
+  payload.reserve(shown.size() + watch.token.size() + 2);
+  payload += shown;
+  payload += '\0';
+  payload += watch.token;
+  payload += '\0';
+  if (!conn.sink_.Event(payload)) {
+    if (conn.events_dropped_++ == 0) {
+      spdlog::warn("domain {}: event queue full, dropping watch events", conn.domid().value);
+    }
+  }
+}
+
+void Engine::Fire(const std::vector<Change>& changes) {
+  if (changes.empty()) return;
+  for (Conn* conn : conns_) {
+    if (conn->watches_.empty()) continue;
+    for (const Change& ch : changes) {
+      bool visible_known = false;
+      bool visible = false;
+      for (const Watch& w : conn->watches_) {
+        const bool match = ch.exact ? w.path == ch.path : IsSelfOrDescendant(ch.path, w.path);
+        if (!match) continue;
+        if (w.depth != UINT32_MAX && DepthBelow(ch.path, w.path) > w.depth) continue;
+        if (!visible_known) {
+          visible = CanSee(conn->caller_, ch.perms, ch.perms2);
+          visible_known = true;
+        }
+        if (visible) DeliverEvent(*conn, w, ch.path);
+      }
+    }
+  }
+}
+
+void Engine::FireSpecial(std::string_view name) {
+  const PermsRef& perms = special_.find(name)->second;
+  for (Conn* conn : conns_) {
+    if (conn->watches_.empty()) continue;
+    if (!(PermFor(conn->caller_, *perms) & kPermRead)) continue;
+    for (const Watch& w : conn->watches_) {
+      if (w.path == name) DeliverEvent(*conn, w, name);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch.
+
+namespace {
+enum Flags : uint8_t { kNone = 0, kPriv = 1, kNoTx = 2 };
+
+struct Route {
+  uint8_t flags;
+  bool known;
+};
+
+Route RouteFor(uint32_t type) {
+  switch (static_cast<MsgType>(type)) {
+    case MsgType::kControl: return {kPriv, true};
+    case MsgType::kDirectory:
+    case MsgType::kDirectoryPart:
+    case MsgType::kRead:
+    case MsgType::kGetPerms:
+    case MsgType::kWrite:
+    case MsgType::kMkdir:
+    case MsgType::kRm:
+    case MsgType::kSetPerms:
+    case MsgType::kTransactionStart:
+    case MsgType::kTransactionEnd: return {kNone, true};
+    case MsgType::kWatch:
+    case MsgType::kUnwatch:
+    case MsgType::kGetDomainPath:
+    case MsgType::kResetWatches:
+    case MsgType::kGetFeature: return {kNoTx, true};
+    case MsgType::kIntroduce:
+    case MsgType::kRelease:
+    case MsgType::kIsDomainIntroduced:
+    case MsgType::kResume:
+    case MsgType::kSetTarget:
+    case MsgType::kSetFeature:
+    case MsgType::kGetQuota:
+    case MsgType::kSetQuota: return {kPriv | kNoTx, true};
+    default: return {kNone, false};
+  }
+}
+}  // namespace
+
+void Engine::Handle(Conn& conn, const Message& msg) {
+  const Header& h = msg.header;
+  const Route route = RouteFor(h.type);
+  auto reply_error = [&](int code) {
+    conn.sink_.Reply(MsgType::kError, h.req_id, h.tx_id, WithNul(ErrorString(code)));
+  };
+  if (!route.known) return reply_error(ENOSYS);
+  if ((route.flags & kPriv) && !conn.caller_.privileged) return reply_error(EACCES);
+
+  Transaction* tx = nullptr;
+  if (!(route.flags & kNoTx) && h.tx_id != 0) {
+    auto it = conn.transactions_.find(h.tx_id);
+    if (it == conn.transactions_.end()) return reply_error(ENOENT);
+    tx = it->second.get();
+  }
+
+  pending_.clear();
+  MsgType reply_type = msg.type();
+  Result<std::string> r = Dispatch(conn, tx, msg, &reply_type);
+  if (!r) {
+    pending_.clear();
+    return reply_error(r.error().code);
+  }
+  // Xen fires watches before it acknowledges the change; WATCH's own first event follows its ack.
+  Fire(pending_);
+  pending_.clear();
+  conn.sink_.Reply(reply_type, h.req_id, h.tx_id, *r);
+  if (msg.type() == MsgType::kWatch) {
+    const Watch& w = conn.watches_.back();
+    DeliverEvent(conn, w, w.path);
+  }
+}
+
+Result<std::string> Engine::Dispatch(Conn& conn, Transaction* tx, const Message& msg,
+                                     MsgType* reply_type) {
+  DirectAccessor direct(*this, pending_);
+  std::unique_ptr<TxAccessor> txa;
+  Accessor* acc = &direct;
+  if (tx) {
+    txa = std::make_unique<TxAccessor>(*this, *tx);
+    acc = txa.get();
+  }
+  Result<std::string> r = Err(ENOSYS);
+  switch (msg.type()) {
+    case MsgType::kRead: r = DoRead(conn, *acc, msg); break;
+    case MsgType::kDirectory: r = DoDirectory(conn, *acc, msg); break;
+    case MsgType::kDirectoryPart: r = DoDirectoryPart(conn, *acc, msg); break;
+    case MsgType::kGetPerms: r = DoGetPerms(conn, *acc, msg); break;
+    case MsgType::kWrite: r = DoWrite(conn, *acc, msg); break;
+    case MsgType::kMkdir: r = DoMkdir(conn, *acc, msg); break;
+    case MsgType::kRm: r = DoRm(conn, *acc, msg); break;
+    case MsgType::kSetPerms: r = DoSetPerms(conn, *acc, msg); break;
+    case MsgType::kWatch: r = DoWatch(conn, msg); break;
+    case MsgType::kUnwatch: r = DoUnwatch(conn, msg); break;
+    case MsgType::kTransactionStart: r = DoTransactionStart(conn, tx); break;
+    case MsgType::kTransactionEnd: r = DoTransactionEnd(conn, tx, msg); break;
+    case MsgType::kIntroduce: r = DoIntroduce(conn, msg); break;
+    case MsgType::kRelease: r = DoRelease(conn, msg); break;
+    case MsgType::kResume: r = DoResume(conn, msg); break;
+    case MsgType::kSetTarget: r = DoSetTarget(conn, msg); break;
+    case MsgType::kIsDomainIntroduced: r = DoIsDomainIntroduced(conn, msg); break;
+    case MsgType::kGetDomainPath: r = DoGetDomainPath(conn, msg); break;
+    case MsgType::kResetWatches: r = DoResetWatches(conn); break;
+    case MsgType::kControl: r = DoControl(conn, msg); break;
+    case MsgType::kGetFeature: r = DoGetFeature(conn, msg); break;
+    case MsgType::kSetFeature: r = DoSetFeature(conn, msg); break;
+    case MsgType::kGetQuota: r = DoGetQuota(conn, msg); break;
+    case MsgType::kSetQuota: r = DoSetQuota(conn, msg); break;
+    default: break;
+  }
+  if (r && tx && acc->Touched() > Quota(conn, QuotaKind::kTransactionNodes) &&
+      !conn.caller_.privileged) {
+    return Err(ENOSPC, "transaction touches too many nodes");
+  }
+  (void)reply_type;
+  return r;
+}
+
+Result<std::string> Engine::Resolve(const Conn& conn, std::string_view raw,
+                                    Special special) const {
+  return Canonicalize(conn.domid(), raw, special, options_.quotas.get(QuotaKind::kPathMax));
+}
+
+// Xen's get_node(): the node if `caller` has `perm` on it; else EACCES, or ENOENT when the
+// nearest existing ancestor grants the caller any of `perm` (so nothing leaks about hidden nodes).
+Result<Engine::NodeView> Engine::GetNode(const Caller& caller, Accessor& acc,
+                                         const std::string& path, uint8_t perm) {
+  NodeView v = acc.Get(path);
+  if (v.exists && (PermFor(caller, *v.perms) & perm) == perm) return v;
+  const int err = v.exists ? EACCES : ENOENT;
+  if (path == "/") return Err(err);
+  NodeView parent = acc.Nearest(path);
+  if (PermFor(caller, *parent.perms) & perm) return Err(err);
+  return Err(EACCES);
+}
+
+Result<std::string> Engine::DoRead(Conn& conn, Accessor& acc, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, arg, Special::kReject));
+  XPV_ASSIGN_OR_RETURN(NodeView v, GetNode(conn.caller_, acc, path, kPermRead));
+  return std::string(v.value);
+}
+
+Result<std::string> Engine::DoDirectory(Conn& conn, Accessor& acc, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, arg, Special::kReject));
+  XPV_TRY(GetNode(conn.caller_, acc, path, kPermRead));
+  std::string out;
+  acc.ListChildren(path, out);
+  if (out.size() > kPayloadMax) return Err(E2BIG, "directory larger than a message");
+  return out;
+}
+
+Result<std::string> Engine::DoDirectoryPart(Conn& conn, Accessor& acc, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.size() != 2) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, args[0], Special::kReject));
+  XPV_ASSIGN_OR_RETURN(NodeView v, GetNode(conn.caller_, acc, path, kPermRead));
+  const uint32_t off = XenAtoi(args[1]);
+  std::string children;
+  acc.ListChildren(path, children);
+  // docs/misc/xenstore.txt: "<gencnt>|<child>|<child>|...|" ending in an empty string; the offset
+  // counts bytes of the child list, as Xen's daemon does.
+  std::string out = WithNul(fmt::format("{}", v.gen));
+  if (off < children.size()) {
+    size_t len = 0;
+    while (off + len < children.size()) {
+      const size_t next = children.find('\0', off + len) + 1 - off;
+      if (out.size() + next + 1 > kPayloadMax) break;
+      len = next;
+    }
+    out.append(children, off, len);
+  }
+  out += '\0';
+  return out;
+}
+
+Result<std::string> Engine::DoGetPerms(Conn& conn, Accessor& acc, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  if (IsSpecial(arg)) {
+    auto it = special_.find(arg);
+    if (it == special_.end()) return Err(EINVAL);
+    return FormatPerms(*it->second);
+  }
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, arg, Special::kReject));
+  XPV_ASSIGN_OR_RETURN(NodeView v, GetNode(conn.caller_, acc, path, kPermRead));
+  return FormatPerms(*v.perms);
+}
+
+Result<std::string> Engine::DoWrite(Conn& conn, Accessor& acc, const Message& msg) {
+  const size_t nul = msg.payload.find('\0');
+  if (nul == std::string::npos) return Err(EINVAL);
+  std::string_view raw(msg.payload.data(), nul);
+  std::string value = msg.payload.substr(nul + 1);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, raw, Special::kReject));
+  const bool limited = !conn.caller_.privileged;
+  if (limited && value.size() > Quota(conn, QuotaKind::kNodeSize)) return Err(ENOSPC);
+  Result<NodeView> v = GetNode(conn.caller_, acc, path, kPermWrite);
+  if (v) {
+    acc.SetValue(path, std::move(value));
+    return Ack();
+  }
+  if (v.error().code != ENOENT) return v.error();
+  if (limited && acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) return Err(ENOSPC);
+  acc.Create(conn.caller_, path, std::move(value));
+  return Ack();
+}
+
+Result<std::string> Engine::DoMkdir(Conn& conn, Accessor& acc, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, arg, Special::kReject));
+  Result<NodeView> v = GetNode(conn.caller_, acc, path, kPermWrite);
+  if (v) return Ack();  // already there: fine, and no watch fires
+  if (v.error().code != ENOENT) return v.error();
+  if (!conn.caller_.privileged && acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) {
+    return Err(ENOSPC);
+  }
+  acc.Create(conn.caller_, path, std::string());
+  return Ack();
+}
+
+Result<std::string> Engine::DoRm(Conn& conn, Accessor& acc, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, arg, Special::kReject));
+  Result<NodeView> v = GetNode(conn.caller_, acc, path, kPermWrite);
+  if (!v) {
+    // Removing what is not there is fine, if its parent is.
+    if (v.error().code == ENOENT && acc.Get(std::string(ParentPath(path))).exists) return Ack();
+    return v.error();
+  }
+  if (path == "/") return Err(EINVAL, "cannot remove the root");
+  acc.Remove(path);
+  return Ack();
+}
+
+Result<std::string> Engine::DoSetPerms(Conn& conn, Accessor& acc, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.size() < 2) return Err(EINVAL);
+  const size_t count = args.size() - 1;
+  if (!conn.caller_.privileged && count > Quota(conn, QuotaKind::kPermissions)) {
+    return Err(ENOSPC);
+  }
+  XPV_ASSIGN_OR_RETURN(PermList perms,
+                       ParsePerms(std::vector<std::string_view>(args.begin() + 1, args.end())));
+  // Xen refuses permissions naming domains that do not exist.
+  for (const Perm& p : perms) {
+    if (hooks_ && !hooks_->Exists(p.domid)) return Err(ENOENT);
+  }
+  if (IsSpecial(args[0])) {
+    auto it = special_.find(args[0]);
+    if (it == special_.end()) return Err(EINVAL);
+    if (!conn.caller_.privileged) return Err(EACCES);
+    it->second = MakePerms(std::move(perms));
+    return Ack();
+  }
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, args[0], Special::kReject));
+  XPV_ASSIGN_OR_RETURN(NodeView v, GetNode(conn.caller_, acc, path, kPermWrite | kPermOwner));
+  if (!conn.caller_.privileged && perms[0].domid != (*v.perms)[0].domid) {
+    return Err(EPERM, "only the privileged may change a node's owner");
+  }
+  acc.SetPerms(path, MakePerms(std::move(perms)));
+  return Ack();
+}
+
+Result<std::string> Engine::DoWatch(Conn& conn, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.size() != 2 && args.size() != 3) return Err(EINVAL);
+  Watch w;
+  w.token = std::string(args[1]);
+  if (args.size() == 3) {
+    if (!ParseU32(args[2], &w.depth)) return Err(EINVAL, "bad watch depth");
+  }
+  XPV_ASSIGN_OR_RETURN(w.path, Resolve(conn, args[0], Special::kAllow));
+  if (!IsSpecial(args[0]) && args[0].substr(0, 1) != "/") {
+    w.strip = DomainPath(conn.domid().value).size();
+  }
+  for (const Watch& x : conn.watches_) {
+    if (x.path == w.path && x.token == w.token) return Err(EEXIST);
+  }
+  if (!conn.caller_.privileged && conn.watches_.size() >= Quota(conn, QuotaKind::kWatches)) {
+    return Err(E2BIG);
+  }
+  conn.watches_.push_back(std::move(w));
+  return Ack();
+}
+
+Result<std::string> Engine::DoUnwatch(Conn& conn, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.size() != 2) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, args[0], Special::kAllow));
+  auto it = std::find_if(conn.watches_.begin(), conn.watches_.end(), [&](const Watch& w) {
+    return w.path == path && w.token == args[1];
+  });
+  if (it == conn.watches_.end()) return Err(ENOENT);
+  conn.watches_.erase(it);
+  return Ack();
+}
+
+Result<std::string> Engine::DoTransactionStart(Conn& conn, Transaction* tx) {
+  if (tx) return Err(EBUSY, "transaction inside a transaction");
+  if (!conn.caller_.privileged &&
+      conn.transactions_.size() >= Quota(conn, QuotaKind::kTransactions)) {
+    return Err(ENOSPC);
+  }
+  // Pick an unused id, as Xen does, never 0.
+  uint32_t id = conn.next_tx_id_;
+  while (id == 0 || conn.transactions_.contains(id)) ++id;
+  conn.next_tx_id_ = id + 1;
+  conn.transactions_.emplace(id, std::make_unique<Transaction>(id));
+  return WithNul(fmt::format("{}", id));
+}
+
+Result<std::string> Engine::DoTransactionEnd(Conn& conn, Transaction* tx, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg) || (arg != "T" && arg != "F")) return Err(EINVAL);
+  if (!tx) return Err(ENOENT);
+  std::unique_ptr<Transaction> owned = std::move(conn.transactions_[tx->id()]);
+  conn.transactions_.erase(tx->id());
+  if (arg == "F") return Ack();
+
+  // Commit only if nothing the transaction built on has changed since.
+  for (const auto& [path, rec] : tx->reads_) {
+    const Node* n = tree_.Find(path);
+    if ((n ? n->gen() : 0) != rec.gen) return Err(EAGAIN);
+    if (n && rec.children_read && n->child_gen() != rec.child_gen) return Err(EAGAIN);
+  }
+  if (!conn.caller_.privileged && tx->node_delta_ > 0 &&
+      DomainFor(conn.domid()).nodes + tx->node_delta_ > Quota(conn, QuotaKind::kNodes)) {
+    return Err(ENOSPC);
+  }
+  // Replay the operations onto the committed tree, firing each changed node's watches once.
+  std::vector<Change> changes;
+  DirectAccessor direct(*this, changes);
+  for (auto& op : tx->ops_) {
+    const bool exists = tree_.Find(op.path) != nullptr;
+    switch (op.kind) {
+      case Transaction::OpKind::kWrite:
+        if (exists) {
+          direct.SetValue(op.path, std::move(op.value));
+        } else {
+          direct.Create(conn.caller_, op.path, std::move(op.value));
+        }
+        break;
+      case Transaction::OpKind::kRm:
+        if (exists) direct.Remove(op.path);
+        break;
+      case Transaction::OpKind::kSetPerms:
+        if (exists) direct.SetPerms(op.path, op.perms);
+        break;
+    }
+  }
+  for (auto& ch : changes) {
+    const bool dup = std::any_of(pending_.begin(), pending_.end(), [&](const Change& c) {
+      return c.path == ch.path && c.exact == ch.exact;
+    });
+    if (!dup) pending_.push_back(std::move(ch));
+  }
+  return Ack();
+}
+
+Result<Engine::Domain*> Engine::ConnectedDomain(std::string_view domid_text) {
+  const DomId domid(XenAtoi(domid_text));
+  if (domid == kDom0) return Err(EINVAL);
+  auto it = domains_.find(domid);
+  if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+  return &it->second;
+}
+
+Result<std::string> Engine::DoIntroduce(Conn& conn, const Message& msg) {
+  (void)conn;
+  auto args = SplitStrings(msg.payload);
+  if (args.size() < 3) return Err(EINVAL);
+  const DomId domid(XenAtoi(args[0]));
+  const uint64_t gfn = std::strtoull(std::string(args[1]).c_str(), nullptr, 10);
+  const int port = static_cast<int>(XenAtoi(args[2]));
+  if (port <= 0) return Err(EINVAL);
+  Domain& d = DomainFor(domid);
+  if (hooks_) XPV_TRY(hooks_->Introduce(domid, gfn, static_cast<uint32_t>(port)));
+  const bool fresh = !d.introduced;
+  d.introduced = true;
+  d.shutdown = false;
+  if (fresh) FireSpecial(kIntroduceDomain);
+  return Ack();
+}
+
+Result<std::string> Engine::DoRelease(Conn&, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(Domain * d, ConnectedDomain(arg));
+  const DomId domid(XenAtoi(arg));
+  (void)d;
+  if (hooks_) hooks_->Release(domid);
+  domains_.erase(domid);
+  FireSpecial(kReleaseDomain);
+  return Ack();
+}
+
+void Engine::DomainGone(DomId domid) {
+  auto it = domains_.find(domid);
+  if (it == domains_.end() || !it->second.introduced) return;
+  domains_.erase(it);
+  FireSpecial(kReleaseDomain);
+}
+
+Result<std::string> Engine::DoResume(Conn&, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(Domain * d, ConnectedDomain(arg));
+  d->shutdown = false;
+  return Ack();
+}
+
+Result<std::string> Engine::DoSetTarget(Conn&, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.size() < 2) return Err(EINVAL);
+  XPV_ASSIGN_OR_RETURN(Domain * d, ConnectedDomain(args[0]));
+  XPV_TRY(ConnectedDomain(args[1]));
+  const DomId target(XenAtoi(args[1]));
+  if (d->conn) {
+    d->conn->caller_.has_target = true;
+    d->conn->caller_.target = target;
+  }
+  return Ack();
+}
+
+Result<std::string> Engine::DoIsDomainIntroduced(Conn&, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  const DomId domid(XenAtoi(arg));
+  return std::string(IsIntroduced(domid) ? "T" : "F", 2);
+}
+
+Result<std::string> Engine::DoGetDomainPath(Conn&, const Message& msg) {
+  std::string_view arg;
+  if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
+  return WithNul(DomainPath(XenAtoi(arg)));
+}
+
+Result<std::string> Engine::DoResetWatches(Conn& conn) {
+  conn.watches_.clear();
+  conn.transactions_.clear();
+  return Ack();
+}
+
+Result<std::string> Engine::DoControl(Conn& conn, const Message& msg) {
+  (void)conn;
+  auto args = SplitStrings(msg.payload);
+  if (args.empty()) return Err(EINVAL);
+  const std::string_view cmd = args[0];
+  if (cmd == "check") return Ack();
+  if (cmd == "help") {
+    return WithNul(
+        "check\t\nlog\ton|off\nmemreport\t\nprint\t<string>\n"
+        "quota\t[set <name> <val>|<domid>]\nquota-soft\t[set <name> <val>]\nhelp\t\n");
+  }
+  if (cmd == "log") {
+    if (args.size() != 2 || (args[1] != "on" && args[1] != "off")) return Err(EINVAL);
+    logging_ = args[1] == "on";
+    spdlog::set_level(logging_ ? spdlog::level::debug : spdlog::level::info);
+    return Ack();
+  }
+  if (cmd == "print") {
+    if (args.size() < 2) return Err(EINVAL);
+    spdlog::info("control: {}", args[1]);
+    return Ack();
+  }
+  if (cmd == "memreport") {
+    size_t watches = 0;
+    size_t txs = 0;
+    for (const Conn* c : conns_) {
+      watches += c->watches_.size();
+      txs += c->transactions_.size();
+    }
+    return WithNul(fmt::format(
+        "nodes: {}\nconnections: {}\nwatches: {}\ntransactions: {}\ndomains: {}\n",
+        tree_.node_count(), conns_.size(), watches, txs, domains_.size()));
+  }
+  if (cmd == "quota") {
+    if (args.size() == 1) return WithNul(options_.quotas.Report());
+    if (args[1] == "set") {
+      if (args.size() != 4) return Err(EINVAL);
+      auto kind = Quotas::Find(args[2]);
+      uint32_t v = 0;
+      if (!kind || !ParseU32(args[3], &v)) return Err(EINVAL);
+      options_.quotas.set(*kind, v);
+      for (auto& [id, d] : domains_) d.quotas.set(*kind, v);
+      return Ack();
+    }
+    if (args.size() != 2) return Err(EINVAL);
+    uint32_t id = 0;
+    if (!ParseU32(args[1], &id)) return Err(EINVAL);
+    auto it = domains_.find(DomId(id));
+    if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+    size_t watches = 0;
+    size_t txs = 0;
+    for (const Conn* c : conns_) {
+      if (c->domid() == DomId(id)) {
+        watches += c->watches_.size();
+        txs += c->transactions_.size();
+      }
+    }
+    return WithNul(fmt::format("Domain {}:\nnodes: {}\nwatches: {}\ntransactions: {}\n", id,
+                               it->second.nodes, watches, txs));
+  }
+  if (cmd == "quota-soft") {
+    if (args.size() == 1) return WithNul("Soft quota settings:\n");
+    return Err(EINVAL);
+  }
+  return Err(EINVAL, "unknown control command");
+}
+
+Result<std::string> Engine::DoGetFeature(Conn& conn, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.empty()) return WithNul(fmt::format("{}", kServerFeatures));
+  if (args.size() != 1 || !conn.caller_.privileged) return Err(args.size() != 1 ? EINVAL : EACCES);
+  uint32_t id = 0;
+  if (!ParseU32(args[0], &id)) return Err(EINVAL);
+  auto it = domains_.find(DomId(id));
+  if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+  return WithNul(fmt::format("{}", it->second.features ? it->second.features : kServerFeatures));
+}
+
+Result<std::string> Engine::DoSetFeature(Conn&, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  uint32_t id = 0;
+  uint32_t features = 0;
+  if (args.size() != 2 || !ParseU32(args[0], &id) || !ParseU32(args[1], &features)) {
+    return Err(EINVAL);
+  }
+  if (features & ~kServerFeatures) return Err(EINVAL, "feature not offered by this server");
+  auto it = domains_.find(DomId(id));
+  if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+  it->second.features = features;
+  return Ack();
+}
+
+Result<std::string> Engine::DoGetQuota(Conn&, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.empty()) {
+    std::string names;
+    for (const auto& q : kQuotaTable) {
+      if (!names.empty()) names += ' ';
+      names += q.name;
+    }
+    return WithNul(names);
+  }
+  if (args.size() > 2) return Err(EINVAL);
+  const Quotas* quotas = &options_.quotas;
+  if (args.size() == 2) {
+    uint32_t id = 0;
+    if (!ParseU32(args[0], &id)) return Err(EINVAL);
+    auto it = domains_.find(DomId(id));
+    if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+    quotas = &it->second.quotas;
+  }
+  auto kind = Quotas::Find(args.back());
+  if (!kind) return Err(EINVAL);
+  return WithNul(fmt::format("{}", quotas->get(*kind)));
+}
+
+Result<std::string> Engine::DoSetQuota(Conn&, const Message& msg) {
+  auto args = SplitStrings(msg.payload);
+  if (args.size() != 2 && args.size() != 3) return Err(EINVAL);
+  uint32_t value = 0;
+  auto kind = Quotas::Find(args[args.size() - 2]);
+  if (!kind || !ParseU32(args.back(), &value)) return Err(EINVAL);
+  if (args.size() == 2) {
+    options_.quotas.set(*kind, value);
+    return Ack();
+  }
+  uint32_t id = 0;
+  if (!ParseU32(args[0], &id)) return Err(EINVAL);
+  auto it = domains_.find(DomId(id));
+  if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+  it->second.quotas.set(*kind, value);
+  return Ack();
+}
+
+}  // namespace xpv::xenstore
