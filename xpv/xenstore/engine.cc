@@ -127,14 +127,9 @@ class Engine::TxAccessor final : public Engine::Accessor {
       return {true, t.value, t.perms, 0};
     }
     if (HiddenByOverlay(path)) return {};
-    const Node* n = e_.tree_.Find(path);
-    auto [rec, inserted] = tx_.reads_.try_emplace(path);
-    if (inserted) {
-      rec->second.gen = n ? n->gen() : 0;
-      rec->second.child_gen = n ? n->child_gen() : 0;
-    }
-    if (!n) return {};
-    return {true, n->value(), n->perms(), std::max(n->gen(), n->child_gen())};
+    const Transaction::ReadRecord& rec = Snapshot(path);
+    if (rec.gen == 0) return {};
+    return {true, rec.value, rec.perms, rec.gen};
   }
 
   void ListChildren(const std::string& path, std::string& out) override {
@@ -145,11 +140,15 @@ class Engine::TxAccessor final : public Engine::Accessor {
       }
       return;
     }
-    const Node* n = e_.tree_.Find(path);
-    if (!n) return;
-    auto& rec = tx_.reads_[path];
-    rec.children_read = true;
-    n->AppendChildrenTo(out);
+    Transaction::ReadRecord& rec = Snapshot(path);
+    if (!rec.children_read) {
+      rec.children_read = true;
+      if (const Node* n = e_.tree_.Find(path); n && n->gen() == rec.gen) {
+        n->AppendChildrenTo(rec.children);
+        rec.child_gen = n->child_gen();
+      }
+    }
+    out += rec.children;
   }
 
   void Create(const Caller& caller, const std::string& path, std::string value) override {
@@ -218,16 +217,35 @@ class Engine::TxAccessor final : public Engine::Accessor {
     return false;
   }
 
+  // The committed node as the transaction first saw it, recorded for the commit-time check.
+  Transaction::ReadRecord& Snapshot(const std::string& path) {
+    auto [it, inserted] = tx_.reads_.try_emplace(path);
+    if (inserted) {
+      if (const Node* n = e_.tree_.Find(path)) {
+        it->second.gen = n->gen();
+        it->second.child_gen = n->child_gen();
+        it->second.value = n->value();
+        it->second.perms = n->perms();
+      }
+    }
+    return it->second;
+  }
+
+  // Copies a node the transaction sees (it must exist) into the overlay, to change it.
   Transaction::TxNode& Materialize(const std::string& path) {
     if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) return it->second;
-    Get(path);  // records the generation the transaction builds on
-    const Node* n = e_.tree_.Find(path);
+    const Transaction::ReadRecord& rec = Snapshot(path);
     Transaction::TxNode t;
     t.exists = true;
-    t.value = n->value();
-    t.perms = n->perms();
-    t.children.reserve(n->children().size());
-    for (const auto& c : n->children()) t.children.emplace_back(c->name());
+    t.value = rec.value;
+    t.perms = rec.perms;
+    if (rec.children_read) {
+      for (std::string_view c : SplitStrings(rec.children)) t.children.emplace_back(c);
+    } else if (const Node* n = e_.tree_.Find(path); n && n->gen() == rec.gen) {
+      // Children not yet looked at: build on the current list; commit merges child changes.
+      t.children.reserve(n->children().size());
+      for (const auto& c : n->children()) t.children.emplace_back(c->name());
+    }
     return tx_.overlay_.emplace(path, std::move(t)).first->second;
   }
 

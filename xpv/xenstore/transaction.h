@@ -25,11 +25,15 @@ class Transaction {
  private:
   friend class Engine;
 
-  // What the transaction saw of a committed node: 0 means "did not exist".
+  // What the transaction saw of a committed node when it first looked (gen 0: did not exist).
+  // Later reads in the transaction see this snapshot, not later commits by others.
   struct ReadRecord {
     uint64_t gen = 0;
     uint64_t child_gen = 0;
     bool children_read = false;
+    std::string value;
+    PermsRef perms;
+    std::string children;  // the DIRECTORY payload, once children_read
   };
   // A node as the transaction sees it after its own changes.
   struct TxNode {

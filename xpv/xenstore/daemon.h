@@ -1,0 +1,27 @@
+// xpv-xenstored as a library: everything main.cc does after parsing flags.
+#pragma once
+
+#include <string>
+
+#include "xpv/base/log.h"
+#include "xpv/xenstore/quota.h"
+
+namespace xpv::xenstore {
+
+struct DaemonOptions {
+  std::string socket_path;  // empty: $XENSTORED_PATH, $XENSTORED_RUNDIR/socket, /var/run/...
+  std::string state_dir;    // empty: the store lives in memory only
+  bool fsync = false;       // with state_dir: fdatasync each batch (power-loss durability)
+  std::string pid_file;
+  LogSink log_sink = LogSink::kStderr;
+  std::string log_level = "info";
+  Quotas quotas;
+};
+
+// The socket path Xen's clients look for when none is given.
+std::string DefaultSocketPath();
+
+// Runs the daemon until SIGTERM or SIGINT; returns the process exit code.
+int RunDaemon(const DaemonOptions& options);
+
+}  // namespace xpv::xenstore
