@@ -20,6 +20,8 @@ struct DomId {
 inline constexpr DomId kDom0{0};
 // DOMID_SELF (xen.h): "the caller's own domain" where a domid is expected.
 inline constexpr DomId kDomIdSelf{0x7FF0};
+// DOMID_FIRST_RESERVED (xen.h): ids from here on are not ordinary domains.
+inline constexpr uint32_t kDomIdFirstReserved = 0x7FF0;
 
 }  // namespace xpv
 

@@ -1,10 +1,12 @@
 #include "xpv/xenstore/engine.h"
 
 #include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include "xpv/xenstore/path.h"
 #include "xpv/xenstore/transaction.h"
@@ -301,6 +303,11 @@ Engine::Domain& Engine::DomainFor(DomId domid) {
   return it->second;
 }
 
+bool Engine::DomainExists(DomId domid) const {
+  // Without a platform, every domid below DOMID_FIRST_RESERVED may exist, as far as we can tell.
+  return hooks_ ? hooks_->Exists(domid) : domid.value < kDomIdFirstReserved;
+}
+
 uint32_t Engine::Quota(const Conn& conn, QuotaKind kind) const {
   auto it = domains_.find(conn.domid());
   return it != domains_.end() ? it->second.quotas.get(kind) : options_.quotas.get(kind);
@@ -317,9 +324,16 @@ PermsRef Engine::InheritedPerms(const Caller& caller, const PermsRef& parent) {
   return MakePerms(std::move(list));
 }
 
-void Engine::CountOwner(DomId owner, int delta) {
-  Domain& d = DomainFor(owner);
-  d.nodes = static_cast<uint32_t>(static_cast<int64_t>(d.nodes) + delta);
+size_t Engine::NodeBytes(const Node& n) {
+  // An estimate of what Xen 4.17 charges a domain for a node: header, permissions, value, name.
+  return 24 + 8 * n.perms()->size() + n.value().size() + n.name().size() + 1;
+}
+
+void Engine::CountOwner(const Node& n, int sign) {
+  Domain& d = DomainFor(n.owner());
+  d.nodes = static_cast<uint32_t>(static_cast<int64_t>(d.nodes) + sign);
+  d.memory = static_cast<uint64_t>(static_cast<int64_t>(d.memory) +
+                                   sign * static_cast<int64_t>(NodeBytes(n)));
 }
 
 Node* Engine::CreatePath(const Caller& caller, std::string_view path, std::string value) {
@@ -337,7 +351,7 @@ Node* Engine::CreatePath(const Caller& caller, std::string_view path, std::strin
     node = tree_.AddChild(node, path.substr(pos, end - pos), last ? std::move(value) : std::string(),
                           std::move(perms));
     built = std::string(path.substr(0, end));
-    CountOwner(node->owner(), +1);
+    CountOwner(*node, +1);
     if (listener_) listener_({Mutation::Kind::kSet, built, node});
     pos = end + 1;
   }
@@ -345,21 +359,23 @@ Node* Engine::CreatePath(const Caller& caller, std::string_view path, std::strin
 }
 
 void Engine::SetNodeValue(Node* node, std::string_view path, std::string value) {
+  CountOwner(*node, -1);
   tree_.SetValue(node, std::move(value));
+  CountOwner(*node, +1);
   if (listener_) listener_({Mutation::Kind::kSet, path, node});
 }
 
 void Engine::SetNodePerms(Node* node, std::string_view path, PermsRef perms) {
-  CountOwner(node->owner(), -1);
+  CountOwner(*node, -1);
   tree_.SetPerms(node, std::move(perms));
-  CountOwner(node->owner(), +1);
+  CountOwner(*node, +1);
   if (listener_) listener_({Mutation::Kind::kSet, path, node});
 }
 
 void Engine::RemovePath(Node* node, std::string path, std::vector<Change>* changes) {
   const std::string top = path;
   tree_.Remove(node, path, [&](std::string_view p, const Node& n) {
-    CountOwner(n.owner(), -1);
+    CountOwner(n, -1);
     // Xen's delete_node(): descendants fire watches on exactly their path, the top one as usual.
     changes->push_back({std::string(p), p != top, n.perms(), nullptr});
   });
@@ -370,7 +386,7 @@ void Engine::RestoreNode(std::string_view path, std::string value, PermsRef perm
   auto saved = std::move(listener_);
   Node* n = tree_.Find(path);
   if (!n) n = CreatePath(Caller{kDom0, true}, path, std::string());
-  tree_.SetValue(n, std::move(value));
+  SetNodeValue(n, path, std::move(value));
   SetNodePerms(n, path, std::move(perms));
   listener_ = std::move(saved);
 }
@@ -408,6 +424,8 @@ void Engine::DeliverEvent(Conn& conn, const Watch& watch, std::string_view path)
     shown.remove_prefix(watch.strip);
     if (!shown.empty() && shown[0] == '/') shown.remove_prefix(1);
   }
+  // Xen drops an event that would not fit in one message.
+  if (shown.size() + watch.token.size() + 2 > kPayloadMax) return;
   payload.reserve(shown.size() + watch.token.size() + 2);
   payload += shown;
   payload += '\0';
@@ -456,6 +474,8 @@ void Engine::FireSpecial(std::string_view name) {
 // Dispatch.
 
 namespace {
+// Xen 4.17's wire_funcs[] flags: XS_FLAG_PRIV, and XS_FLAG_NOTID (only WATCH and UNWATCH ignore
+// the header's tx_id; every other type with an unknown tx_id gets ENOENT).
 enum Flags : uint8_t { kNone = 0, kPriv = 1, kNoTx = 2 };
 
 struct Route {
@@ -476,11 +496,11 @@ Route RouteFor(uint32_t type) {
     case MsgType::kSetPerms:
     case MsgType::kTransactionStart:
     case MsgType::kTransactionEnd: return {kNone, true};
-    case MsgType::kWatch:
-    case MsgType::kUnwatch:
     case MsgType::kGetDomainPath:
     case MsgType::kResetWatches:
-    case MsgType::kGetFeature: return {kNoTx, true};
+    case MsgType::kGetFeature: return {kNone, true};
+    case MsgType::kWatch:
+    case MsgType::kUnwatch: return {kNoTx, true};
     case MsgType::kIntroduce:
     case MsgType::kRelease:
     case MsgType::kIsDomainIntroduced:
@@ -488,7 +508,7 @@ Route RouteFor(uint32_t type) {
     case MsgType::kSetTarget:
     case MsgType::kSetFeature:
     case MsgType::kGetQuota:
-    case MsgType::kSetQuota: return {kPriv | kNoTx, true};
+    case MsgType::kSetQuota: return {kPriv, true};
     default: return {kNone, false};
   }
 }
@@ -515,6 +535,8 @@ void Engine::Handle(Conn& conn, const Message& msg) {
   Result<std::string> r = Dispatch(conn, tx, msg, &reply_type);
   if (!r) {
     pending_.clear();
+    // Xen: a transaction that hit a quota is failed; its commit answers ENOMEM.
+    if (tx && r.error().code == ENOSPC) tx->failed_ = true;
     return reply_error(r.error().code);
   }
   // Xen fires watches before it acknowledges the change; WATCH's own first event follows its ack.
@@ -574,7 +596,10 @@ Result<std::string> Engine::Dispatch(Conn& conn, Transaction* tx, const Message&
 
 Result<std::string> Engine::Resolve(const Conn& conn, std::string_view raw,
                                     Special special) const {
-  return Canonicalize(conn.domid(), raw, special, options_.quotas.get(QuotaKind::kPathMax));
+  // Xen clamps path-max to XENSTORE_REL_PATH_MAX.
+  const size_t path_max =
+      std::min<size_t>(options_.quotas.get(QuotaKind::kPathMax), XENSTORE_REL_PATH_MAX);
+  return Canonicalize(conn.domid(), raw, special, path_max);
 }
 
 // Xen's get_node(): the node if `caller` has `perm` on it; else EACCES, or ENOENT when the
@@ -620,27 +645,25 @@ Result<std::string> Engine::DoDirectoryPart(Conn& conn, Accessor& acc, const Mes
   // docs/misc/xenstore.txt: "<gencnt>|<child>|<child>|...|" ending in an empty string; the offset
   // counts bytes of the child list, as Xen's daemon does.
   std::string out = WithNul(fmt::format("{}", v.gen));
-  if (off < children.size()) {
-    size_t len = 0;
-    while (off + len < children.size()) {
-      const size_t next = children.find('\0', off + len) + 1 - off;
-      if (out.size() + next + 1 > kPayloadMax) break;
-      len = next;
-    }
-    out.append(children, off, len);
+  if (off >= children.size()) {
+    out += '\0';
+    return out;
   }
-  out += '\0';
+  const size_t budget = kPayloadMax - out.size() - 1;
+  size_t len = 0;
+  while (off + len < children.size()) {
+    const size_t name_len = children.find('\0', off + len) - (off + len);
+    if (len + name_len >= budget) break;
+    len += name_len + 1;
+  }
+  out.append(children, off, len);
+  if (off + len == children.size()) out += '\0';  // the whole rest fitted: end marker
   return out;
 }
 
 Result<std::string> Engine::DoGetPerms(Conn& conn, Accessor& acc, const Message& msg) {
   std::string_view arg;
   if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
-  if (IsSpecial(arg)) {
-    auto it = special_.find(arg);
-    if (it == special_.end()) return Err(EINVAL);
-    return FormatPerms(*it->second);
-  }
   XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, arg, Special::kReject));
   XPV_ASSIGN_OR_RETURN(NodeView v, GetNode(conn.caller_, acc, path, kPermRead));
   return FormatPerms(*v.perms);
@@ -653,14 +676,33 @@ Result<std::string> Engine::DoWrite(Conn& conn, Accessor& acc, const Message& ms
   std::string value = msg.payload.substr(nul + 1);
   XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, raw, Special::kReject));
   const bool limited = !conn.caller_.privileged;
-  if (limited && value.size() > Quota(conn, QuotaKind::kNodeSize)) return Err(ENOSPC);
   Result<NodeView> v = GetNode(conn.caller_, acc, path, kPermWrite);
+  if (limited) {
+    // Xen 4.17 charges a node's header, permissions, value and child list against node-size.
+    size_t children = 0;
+    size_t nperms = 1;
+    if (v) {
+      std::string names;
+      acc.ListChildren(path, names);
+      children = names.size();
+      nperms = v->perms->size();
+    } else {
+      nperms = acc.Nearest(path).perms->size();
+    }
+    if (24 + 8 * nperms + value.size() + children >= Quota(conn, QuotaKind::kNodeSize)) {
+      return Err(ENOSPC, "node larger than the node-size quota");
+    }
+  }
   if (v) {
     acc.SetValue(path, std::move(value));
     return Ack();
   }
   if (v.error().code != ENOENT) return v.error();
   if (limited && acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) return Err(ENOSPC);
+  if (limited && DomainFor(conn.domid()).memory + value.size() + path.size() >
+                     Quota(conn, QuotaKind::kMemory)) {
+    return Err(EIO, "memory quota");  // Xen 4.17 answers EIO for the memory quota
+  }
   acc.Create(conn.caller_, path, std::move(value));
   return Ack();
 }
@@ -703,10 +745,8 @@ Result<std::string> Engine::DoSetPerms(Conn& conn, Accessor& acc, const Message&
   }
   XPV_ASSIGN_OR_RETURN(PermList perms,
                        ParsePerms(std::vector<std::string_view>(args.begin() + 1, args.end())));
-  // Xen refuses permissions naming domains that do not exist.
-  for (const Perm& p : perms) {
-    if (hooks_ && !hooks_->Exists(p.domid)) return Err(ENOENT);
-  }
+  // Xen refuses an owner that does not exist (other entries for absent domains are kept, unused).
+  if (!DomainExists(perms[0].domid)) return Err(ENOENT, "owner domain does not exist");
   if (IsSpecial(args[0])) {
     auto it = special_.find(args[0]);
     if (it == special_.end()) return Err(EINVAL);
@@ -738,7 +778,7 @@ Result<std::string> Engine::DoWatch(Conn& conn, const Message& msg) {
   for (const Watch& x : conn.watches_) {
     if (x.path == w.path && x.token == w.token) return Err(EEXIST);
   }
-  if (!conn.caller_.privileged && conn.watches_.size() >= Quota(conn, QuotaKind::kWatches)) {
+  if (!conn.caller_.privileged && conn.watches_.size() > Quota(conn, QuotaKind::kWatches)) {
     return Err(E2BIG);
   }
   conn.watches_.push_back(std::move(w));
@@ -748,7 +788,11 @@ Result<std::string> Engine::DoWatch(Conn& conn, const Message& msg) {
 Result<std::string> Engine::DoUnwatch(Conn& conn, const Message& msg) {
   auto args = SplitStrings(msg.payload);
   if (args.size() != 2) return Err(EINVAL);
-  XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, args[0], Special::kAllow));
+  // Xen does not validate an UNWATCH path: one that cannot match simply is not found.
+  std::string path(args[0]);
+  if (!IsSpecial(path) && (path.empty() || path[0] != '/')) {
+    path = DomainPath(conn.domid().value) + "/" + path;
+  }
   auto it = std::find_if(conn.watches_.begin(), conn.watches_.end(), [&](const Watch& w) {
     return w.path == path && w.token == args[1];
   });
@@ -760,7 +804,7 @@ Result<std::string> Engine::DoUnwatch(Conn& conn, const Message& msg) {
 Result<std::string> Engine::DoTransactionStart(Conn& conn, Transaction* tx) {
   if (tx) return Err(EBUSY, "transaction inside a transaction");
   if (!conn.caller_.privileged &&
-      conn.transactions_.size() >= Quota(conn, QuotaKind::kTransactions)) {
+      conn.transactions_.size() > Quota(conn, QuotaKind::kTransactions)) {
     return Err(ENOSPC);
   }
   // Pick an unused id, as Xen does, never 0.
@@ -778,6 +822,7 @@ Result<std::string> Engine::DoTransactionEnd(Conn& conn, Transaction* tx, const 
   std::unique_ptr<Transaction> owned = std::move(conn.transactions_[tx->id()]);
   conn.transactions_.erase(tx->id());
   if (arg == "F") return Ack();
+  if (tx->failed_) return Err(ENOMEM, "transaction failed earlier");
 
   // Commit only if nothing the transaction built on has changed since.
   for (const auto& [path, rec] : tx->reads_) {
@@ -792,8 +837,10 @@ Result<std::string> Engine::DoTransactionEnd(Conn& conn, Transaction* tx, const 
   // Replay the operations onto the committed tree, firing each changed node's watches once.
   std::vector<Change> changes;
   DirectAccessor direct(*this, changes);
+  std::unordered_map<std::string_view, bool> existed;  // before the commit, per target
   for (auto& op : tx->ops_) {
     const bool exists = tree_.Find(op.path) != nullptr;
+    existed.try_emplace(op.path, exists);
     switch (op.kind) {
       case Transaction::OpKind::kWrite:
         if (exists) {
@@ -810,7 +857,11 @@ Result<std::string> Engine::DoTransactionEnd(Conn& conn, Transaction* tx, const 
         break;
     }
   }
+  // One event per changed node, in first-change order; none for a node that the transaction
+  // both created and removed.
   for (auto& ch : changes) {
+    auto was = existed.find(ch.path);
+    if (was != existed.end() && !was->second && !tree_.Find(ch.path)) continue;
     const bool dup = std::any_of(pending_.begin(), pending_.end(), [&](const Change& c) {
       return c.path == ch.path && c.exact == ch.exact;
     });
@@ -833,10 +884,10 @@ Result<std::string> Engine::DoIntroduce(Conn& conn, const Message& msg) {
   if (args.size() < 3) return Err(EINVAL);
   const DomId domid(XenAtoi(args[0]));
   const uint64_t gfn = std::strtoull(std::string(args[1]).c_str(), nullptr, 10);
-  const int port = static_cast<int>(XenAtoi(args[2]));
-  if (port <= 0) return Err(EINVAL);
+  const uint32_t port = XenAtoi(args[2]);  // Xen: unsigned, and `port <= 0` refuses only 0
+  if (port == 0) return Err(EINVAL);
   Domain& d = DomainFor(domid);
-  if (hooks_) XPV_TRY(hooks_->Introduce(domid, gfn, static_cast<uint32_t>(port)));
+  if (hooks_) XPV_TRY(hooks_->Introduce(domid, gfn, port));
   const bool fresh = !d.introduced;
   d.introduced = true;
   d.shutdown = false;
@@ -848,18 +899,37 @@ Result<std::string> Engine::DoRelease(Conn&, const Message& msg) {
   std::string_view arg;
   if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
   XPV_ASSIGN_OR_RETURN(Domain * d, ConnectedDomain(arg));
-  const DomId domid(XenAtoi(arg));
   (void)d;
-  if (hooks_) hooks_->Release(domid);
-  domains_.erase(domid);
-  FireSpecial(kReleaseDomain);
+  ForgetDomain(DomId(XenAtoi(arg)));
   return Ack();
 }
 
 void Engine::DomainGone(DomId domid) {
-  auto it = domains_.find(domid);
-  if (it == domains_.end() || !it->second.introduced) return;
-  domains_.erase(it);
+  if (!IsIntroduced(domid) || domid == kDom0) return;
+  ForgetDomain(domid);
+}
+
+void Engine::ResetConnection(Conn& conn) {
+  conn.watches_.clear();
+  conn.transactions_.clear();
+}
+
+void Engine::ForgetDomain(DomId domid) {
+  if (hooks_) hooks_->Release(domid);
+  // Xen 4.17 removes every node the released domain owns (with its subtree), then fires
+  // @releaseDomain. Collect the topmost owned nodes first: removal invalidates the walk.
+  std::vector<std::string> owned;
+  ForEachNode([&](std::string_view path, const Node& n) {
+    if (&n == &tree_.root() || n.owner() != domid) return;
+    if (!owned.empty() && IsSelfOrDescendant(path, owned.back())) return;
+    owned.emplace_back(path);
+  });
+  std::vector<Change> removed;
+  for (const std::string& path : owned) {
+    if (Node* n = tree_.Find(path)) RemovePath(n, path, &removed);
+  }
+  domains_.erase(domid);
+  Fire(removed);
   FireSpecial(kReleaseDomain);
 }
 
@@ -874,9 +944,10 @@ Result<std::string> Engine::DoResume(Conn&, const Message& msg) {
 Result<std::string> Engine::DoSetTarget(Conn&, const Message& msg) {
   auto args = SplitStrings(msg.payload);
   if (args.size() < 2) return Err(EINVAL);
-  XPV_ASSIGN_OR_RETURN(Domain * d, ConnectedDomain(args[0]));
-  XPV_TRY(ConnectedDomain(args[1]));
+  const DomId domid(XenAtoi(args[0]));
   const DomId target(XenAtoi(args[1]));
+  if (!IsIntroduced(domid) || !IsIntroduced(target)) return Err(ENOENT);
+  Domain* d = &domains_[domid];
   if (d->conn) {
     d->conn->caller_.has_target = true;
     d->conn->caller_.target = target;
@@ -898,76 +969,119 @@ Result<std::string> Engine::DoGetDomainPath(Conn&, const Message& msg) {
 }
 
 Result<std::string> Engine::DoResetWatches(Conn& conn) {
-  conn.watches_.clear();
-  conn.transactions_.clear();
+  ResetConnection(conn);
   return Ack();
 }
 
-Result<std::string> Engine::DoControl(Conn& conn, const Message& msg) {
-  (void)conn;
+// CONTROL (xenstore-control): the commands of Xen 4.17's daemon that make sense here, with its
+// argument rules and output formats. live-update is not offered.
+Result<std::string> Engine::DoControl(Conn&, const Message& msg) {
   auto args = SplitStrings(msg.payload);
   if (args.empty()) return Err(EINVAL);
   const std::string_view cmd = args[0];
-  if (cmd == "check") return Ack();
+  const size_t nargs = args.size() - 1;
+  if (cmd == "check") {
+    if (nargs != 0) return Err(EINVAL);
+    return Ack();
+  }
   if (cmd == "help") {
+    if (nargs != 0) return Err(EINVAL);
     return WithNul(
-        "check\t\nlog\ton|off\nmemreport\t\nprint\t<string>\n"
+        "check\t\nlog\ton|off\nlogfile\t<file>\nmemreport\t[<file>]\nprint\t<string>\n"
         "quota\t[set <name> <val>|<domid>]\nquota-soft\t[set <name> <val>]\nhelp\t\n");
   }
   if (cmd == "log") {
-    if (args.size() != 2 || (args[1] != "on" && args[1] != "off")) return Err(EINVAL);
-    logging_ = args[1] == "on";
-    spdlog::set_level(logging_ ? spdlog::level::debug : spdlog::level::info);
+    if (nargs != 1 || (args[1] != "on" && args[1] != "off")) return Err(EINVAL);
+    spdlog::set_level(args[1] == "on" ? spdlog::level::debug : spdlog::level::info);
+    return Ack();
+  }
+  if (cmd == "logfile") {
+    if (nargs != 1) return Err(EINVAL);
+    try {
+      spdlog::default_logger()->sinks().push_back(
+          std::make_shared<spdlog::sinks::basic_file_sink_mt>(std::string(args[1])));
+    } catch (const spdlog::spdlog_ex&) {
+      return Err(EINVAL, "cannot open log file");
+    }
     return Ack();
   }
   if (cmd == "print") {
-    if (args.size() < 2) return Err(EINVAL);
+    if (nargs != 1) return Err(EINVAL);
     spdlog::info("control: {}", args[1]);
     return Ack();
   }
   if (cmd == "memreport") {
-    size_t watches = 0;
-    size_t txs = 0;
-    for (const Conn* c : conns_) {
-      watches += c->watches_.size();
-      txs += c->transactions_.size();
+    if (nargs > 1) return Err(EINVAL);
+    const std::string report = MemReport();
+    if (nargs == 0) {
+      spdlog::info("memreport:\n{}", report);
+    } else if (std::FILE* f = std::fopen(std::string(args[1]).c_str(), "w")) {
+      std::fputs(report.c_str(), f);
+      std::fclose(f);
+    } else {
+      return Err(EINVAL, "cannot open report file");
     }
-    return WithNul(fmt::format(
-        "nodes: {}\nconnections: {}\nwatches: {}\ntransactions: {}\ndomains: {}\n",
-        tree_.node_count(), conns_.size(), watches, txs, domains_.size()));
+    return Ack();
   }
-  if (cmd == "quota") {
-    if (args.size() == 1) return WithNul(options_.quotas.Report());
+  if (cmd == "quota" || cmd == "quota-soft") {
+    const bool soft = cmd == "quota-soft";
+    if (nargs == 0) {
+      if (!soft) return WithNul(options_.quotas.Report());
+      return WithNul(fmt::format("Quota settings:\n{:<17}: {:8} {}\n", "memory", soft_memory_,
+                                 "Total Xenstore memory per domain (warning level)"));
+    }
     if (args[1] == "set") {
-      if (args.size() != 4) return Err(EINVAL);
-      auto kind = Quotas::Find(args[2]);
       uint32_t v = 0;
-      if (!kind || !ParseU32(args[3], &v)) return Err(EINVAL);
+      if (nargs != 3 || !ParseU32(args[3], &v)) return Err(EINVAL);
+      if (soft) {
+        if (args[2] != "memory") return Err(EINVAL);
+        soft_memory_ = v;
+        return Ack();
+      }
+      auto kind = Quotas::Find(args[2]);
+      if (!kind) return Err(EINVAL);
       options_.quotas.set(*kind, v);
       for (auto& [id, d] : domains_) d.quotas.set(*kind, v);
       return Ack();
     }
-    if (args.size() != 2) return Err(EINVAL);
-    uint32_t id = 0;
-    if (!ParseU32(args[1], &id)) return Err(EINVAL);
-    auto it = domains_.find(DomId(id));
-    if (it == domains_.end() || !it->second.introduced) return Err(ENOENT);
+    if (nargs != 1 || soft) return Err(EINVAL);
+    const DomId domid(XenAtoi(args[1]));
+    if (!IsIntroduced(domid)) return Err(ENOENT);
+    const Domain& d = domains_[domid];
     size_t watches = 0;
     size_t txs = 0;
     for (const Conn* c : conns_) {
-      if (c->domid() == DomId(id)) {
+      if (c->domid() == domid) {
         watches += c->watches_.size();
         txs += c->transactions_.size();
       }
     }
-    return WithNul(fmt::format("Domain {}:\nnodes: {}\nwatches: {}\ntransactions: {}\n", id,
-                               it->second.nodes, watches, txs));
-  }
-  if (cmd == "quota-soft") {
-    if (args.size() == 1) return WithNul("Soft quota settings:\n");
-    return Err(EINVAL);
+    std::string out = fmt::format("Domain {}:\n", domid.value);
+    const std::pair<std::string_view, uint64_t> rows[] = {
+        {"nodes", d.nodes}, {"watches", watches}, {"transactions", txs},
+        {"outstanding", 0}, {"memory", d.memory}};
+    for (const auto& [name, value] : rows) {
+      fmt::format_to(std::back_inserter(out), "{:<16}: {:8}\n", name, value);
+    }
+    return WithNul(out);
   }
   return Err(EINVAL, "unknown control command");
+}
+
+std::string Engine::MemReport() const {
+  size_t watches = 0;
+  size_t txs = 0;
+  for (const Conn* c : conns_) {
+    watches += c->watches_.size();
+    txs += c->transactions_.size();
+  }
+  std::string out = fmt::format("nodes: {}\nconnections: {}\nwatches: {}\ntransactions: {}\n",
+                                tree_.node_count(), conns_.size(), watches, txs);
+  for (const auto& [id, d] : domains_) {
+    fmt::format_to(std::back_inserter(out), "domain {}: nodes {} memory {}{}\n", id.value,
+                   d.nodes, d.memory, d.introduced ? "" : " (not introduced)");
+  }
+  return out;
 }
 
 Result<std::string> Engine::DoGetFeature(Conn& conn, const Message& msg) {

@@ -115,8 +115,11 @@ class Engine {
 
   // A ring connection of an introduced domain attaches itself here (and detaches on destruction).
   void AttachDomainConn(DomId domid, Conn* conn);
-  // The platform saw `domid` die: fires @releaseDomain and forgets the domain.
+  // The platform saw `domid` die: removes the nodes it owns, fires @releaseDomain and forgets it,
+  // as Xen's daemon does for a domain that died (VIRQ_DOM_EXC).
   void DomainGone(DomId domid);
+  // A ring reconnected (xenstore-ring.txt): drops the connection's watches and transactions.
+  void ResetConnection(Conn& conn);
 
   // Loads a node while restoring saved state: no permissions, quotas, watches or journal.
   void RestoreNode(std::string_view path, std::string value, PermsRef perms);
@@ -143,7 +146,8 @@ class Engine {
   struct Domain {
     bool introduced = false;
     Conn* conn = nullptr;
-    uint32_t nodes = 0;  // nodes it owns
+    uint32_t nodes = 0;   // nodes it owns
+    uint64_t memory = 0;  // bytes of those nodes, as NodeBytes() estimates them
     bool shutdown = false;
     uint32_t features = 0;
     Quotas quotas;
@@ -194,6 +198,8 @@ class Engine {
   static PermsRef InheritedPerms(const Caller& caller, const PermsRef& parent);
   Result<std::string> Resolve(const Conn& conn, std::string_view raw, Special special) const;
   Result<Domain*> ConnectedDomain(std::string_view domid_text);
+  bool DomainExists(DomId domid) const;
+  void ForgetDomain(DomId domid);
   Domain& DomainFor(DomId domid);
   uint32_t Quota(const Conn& conn, QuotaKind kind) const;
 
@@ -202,7 +208,10 @@ class Engine {
   void SetNodeValue(Node* node, std::string_view path, std::string value);
   void SetNodePerms(Node* node, std::string_view path, PermsRef perms);
   void RemovePath(Node* node, std::string path, std::vector<Change>* changes);
-  void CountOwner(DomId owner, int delta);
+  static size_t NodeBytes(const Node& n);
+  std::string MemReport() const;
+  // Charges (+1) or refunds (-1) a node to its owner's node count and memory.
+  void CountOwner(const Node& n, int sign);
 
   void Fire(const std::vector<Change>& changes);
   void FireSpecial(std::string_view name);
@@ -217,7 +226,7 @@ class Engine {
   std::unordered_map<DomId, Domain> domains_;
   std::map<std::string, PermsRef, std::less<>> special_;
   std::vector<Change> pending_;  // changes of the request being handled, fired before its reply
-  bool logging_ = true;
+  uint32_t soft_memory_ = 2097152;  // "quota-soft" memory: Xen 4.17's default
 };
 
 }  // namespace xpv::xenstore

@@ -45,9 +45,8 @@ Result<std::string> Canonicalize(DomId caller, std::string_view raw, Special spe
     path += raw;
   }
   if (path[0] == '@') {
-    // Special names are only checked for their characters and length.
+    // Xen checks only the length of a special name.
     if (path.size() > path_max) return Err(EINVAL, "path too long");
-    if (!std::all_of(path.begin(), path.end(), ValidChar)) return Err(EINVAL, "invalid character");
     return path;
   }
   if (path.size() > 1 && path.back() == '/') return Err(EINVAL, "trailing slash");

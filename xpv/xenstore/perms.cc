@@ -2,7 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
+#include <cerrno>
+#include <cstdlib>
 
 namespace xpv::xenstore {
 
@@ -23,13 +24,15 @@ Result<PermList> ParsePerms(const std::vector<std::string_view>& strings) {
       case 'b': p.bits = kPermBoth; break;
       default: return Err(EINVAL, "bad permission letter");
     }
-    // libxenstore's xs_strings_to_perms(): strtol over the rest, which must be all digits.
-    std::string_view digits = s.substr(1);
-    uint32_t id = 0;
-    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-    if (ec != std::errc() || ptr != digits.data() + digits.size() || digits.empty()) {
-      return Err(EINVAL, "bad permission domid");
-    }
+    // libxenstore's xs_strings_to_perms(): strtol(s + 1, &end, 0) must consume a non-empty rest;
+    // the long is then truncated to unsigned int ("n-1" names domain 4294967295, "n010" domain 8).
+    const std::string digits(s.substr(1));
+    if (digits.empty()) return Err(EINVAL, "missing permission domid");
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(digits.c_str(), &end, 0);
+    if (*end != '\0') return Err(EINVAL, "bad permission domid");
+    const uint32_t id = static_cast<uint32_t>(v);
     p.domid = DomId(id);
     out.push_back(p);
   }

@@ -293,26 +293,30 @@ void Server::EndOfIteration() {
 
 int Server::Run() {
   running_ = true;
-  std::vector<epoll_event> events(256);
-  while (running_) {
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::error("epoll_wait: {}", std::strerror(errno));
-      return 1;
-    }
-    for (int i = 0; i < n; ++i) {
-      auto* p = static_cast<Pollable*>(events[i].data.ptr);
-      if (!p) {
-        running_ = false;
-        continue;
-      }
-      // A pollable retired earlier in this batch is still alive until EndOfIteration.
-      p->OnReady(events[i].events);
-    }
-    EndOfIteration();
+  while (RunOnce(-1)) {
   }
   return 0;
+}
+
+bool Server::RunOnce(int timeout_ms) {
+  running_ = true;
+  epoll_event events[256];
+  const int n = ::epoll_wait(epoll_.get(), events, 256, timeout_ms);
+  if (n < 0 && errno != EINTR) {
+    spdlog::error("epoll_wait: {}", std::strerror(errno));
+    return false;
+  }
+  for (int i = 0; i < n; ++i) {
+    auto* p = static_cast<Pollable*>(events[i].data.ptr);
+    if (!p) {
+      running_ = false;
+      continue;
+    }
+    // A pollable retired earlier in this batch stays alive until EndOfIteration.
+    p->OnReady(events[i].events);
+  }
+  EndOfIteration();
+  return running_;
 }
 
 }  // namespace xpv::xenstore

@@ -50,6 +50,9 @@ class Server {
 
   // Runs until Stop(); returns 0.
   int Run();
+  // One loop iteration, waiting up to `timeout_ms` for something to do: for tests. Returns false
+  // once stopped.
+  bool RunOnce(int timeout_ms);
   // Async-signal-safe.
   void Stop();
 

@@ -56,7 +56,8 @@ class Transaction {
   std::unordered_map<std::string, ReadRecord> reads_;
   std::unordered_map<std::string, TxNode> overlay_;
   std::vector<Op> ops_;
-  int64_t node_delta_ = 0;  // nodes the committing domain will own after commit, minus before
+  int64_t node_delta_ = 0;
+  bool failed_ = false;  // hit a quota: commit answers ENOMEM, as Xen's daemon does  // nodes the committing domain will own after commit, minus before
 };
 
 }  // namespace xpv::xenstore
