@@ -157,7 +157,7 @@ class Engine::TxAccessor final : public Engine::Accessor {
     // Find the nearest existing ancestor, then create each missing level below it.
     std::vector<std::string> missing{path};
     std::string p(ParentPath(path));
-    while (!Get(p).exists) {
+    while (p != "/" && !Get(p).exists) {
       missing.push_back(p);
       p = std::string(ParentPath(p));
     }

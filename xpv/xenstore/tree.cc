@@ -36,7 +36,10 @@ void Node::RebuildIndex() {
   for (const auto& c : children_) index_->emplace(c->name_, c.get());
 }
 
-Tree::Tree() : root_("", nullptr) { root_.perms_ = OwnerOnlyPerms(kDom0); }
+Tree::Tree() : root_("", nullptr) {
+  root_.perms_ = OwnerOnlyPerms(kDom0);
+  root_.gen_ = NextGen();  // generation 0 means "absent" to transactions
+}
 
 Node* Tree::Find(std::string_view path) const {
   Node* node = const_cast<Node*>(&root_);
