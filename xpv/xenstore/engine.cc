@@ -60,6 +60,8 @@ class Engine::Accessor {
   virtual ~Accessor() = default;
   virtual NodeView Get(const std::string& path) = 0;
   virtual void ListChildren(const std::string& path, std::string& out) = 0;
+  // The size of the node's child list, for quotas: not a read the transaction depends on.
+  virtual size_t ChildrenBytes(const std::string& path) = 0;
   // Creates `path` and any missing parents (inheriting permissions); the node must not exist.
   virtual void Create(const Caller& caller, const std::string& path, std::string value) = 0;
   virtual void SetValue(const std::string& path, std::string value) = 0;
@@ -92,6 +94,10 @@ class Engine::DirectAccessor final : public Engine::Accessor {
   }
   void ListChildren(const std::string& path, std::string& out) override {
     if (const Node* n = e_.tree_.Find(path)) n->AppendChildrenTo(out);
+  }
+  size_t ChildrenBytes(const std::string& path) override {
+    const Node* n = e_.tree_.Find(path);
+    return n ? n->ChildrenBytes() : 0;
   }
   void Create(const Caller& caller, const std::string& path, std::string value) override {
     Node* n = e_.CreatePath(caller, path, std::move(value));
@@ -151,6 +157,16 @@ class Engine::TxAccessor final : public Engine::Accessor {
       }
     }
     out += rec.children;
+  }
+
+  size_t ChildrenBytes(const std::string& path) override {
+    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) {
+      size_t n = 0;
+      for (const auto& c : it->second.children) n += c.size() + 1;
+      return n;
+    }
+    const Node* n = e_.tree_.Find(path);
+    return n ? n->ChildrenBytes() : 0;
   }
 
   void Create(const Caller& caller, const std::string& path, std::string value) override {
@@ -675,16 +691,14 @@ Result<std::string> Engine::DoWrite(Conn& conn, Accessor& acc, const Message& ms
   std::string_view raw(msg.payload.data(), nul);
   std::string value = msg.payload.substr(nul + 1);
   XPV_ASSIGN_OR_RETURN(std::string path, Resolve(conn, raw, Special::kReject));
-  const bool limited = !conn.caller_.privileged;
   Result<NodeView> v = GetNode(conn.caller_, acc, path, kPermWrite);
-  if (limited) {
+  if (!v && v.error().code != ENOENT) return v.error();
+  if (!conn.caller_.privileged) {
     // Xen 4.17 charges a node's header, permissions, value and child list against node-size.
     size_t children = 0;
-    size_t nperms = 1;
+    size_t nperms = 0;
     if (v) {
-      std::string names;
-      acc.ListChildren(path, names);
-      children = names.size();
+      children = acc.ChildrenBytes(path);
       nperms = v->perms->size();
     } else {
       nperms = acc.Nearest(path).perms->size();
@@ -692,18 +706,19 @@ Result<std::string> Engine::DoWrite(Conn& conn, Accessor& acc, const Message& ms
     if (24 + 8 * nperms + value.size() + children >= Quota(conn, QuotaKind::kNodeSize)) {
       return Err(ENOSPC, "node larger than the node-size quota");
     }
+    if (!v) {
+      if (acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) return Err(ENOSPC);
+      if (DomainFor(conn.domid()).memory + value.size() + path.size() >
+          Quota(conn, QuotaKind::kMemory)) {
+        return Err(EIO, "memory quota");  // Xen 4.17 answers EIO for the memory quota
+      }
+    }
   }
   if (v) {
     acc.SetValue(path, std::move(value));
-    return Ack();
+  } else {
+    acc.Create(conn.caller_, path, std::move(value));
   }
-  if (v.error().code != ENOENT) return v.error();
-  if (limited && acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) return Err(ENOSPC);
-  if (limited && DomainFor(conn.domid()).memory + value.size() + path.size() >
-                     Quota(conn, QuotaKind::kMemory)) {
-    return Err(EIO, "memory quota");  // Xen 4.17 answers EIO for the memory quota
-  }
-  acc.Create(conn.caller_, path, std::move(value));
   return Ack();
 }
 
