@@ -29,3 +29,35 @@ template <>
 struct std::hash<xpv::DomId> {
   size_t operator()(xpv::DomId d) const noexcept { return std::hash<uint32_t>{}(d.value); }
 };
+
+namespace xpv {
+
+// A grant reference: an index into a domain's grant table (grant_table.h grant_ref_t).
+struct GrantRef {
+  uint32_t value = 0;
+  constexpr GrantRef() = default;
+  constexpr explicit GrantRef(uint32_t v) : value(v) {}
+  constexpr auto operator<=>(const GrantRef&) const = default;
+};
+
+// An event channel port, local to one domain (event_channel.h evtchn_port_t).
+struct EvtchnPort {
+  uint32_t value = 0;
+  constexpr EvtchnPort() = default;
+  constexpr explicit EvtchnPort(uint32_t v) : value(v) {}
+  constexpr auto operator<=>(const EvtchnPort&) const = default;
+};
+
+// A guest frame number: a page index into a domain's RAM.
+struct Gfn {
+  uint64_t value = 0;
+  constexpr Gfn() = default;
+  constexpr explicit Gfn(uint64_t v) : value(v) {}
+  constexpr auto operator<=>(const Gfn&) const = default;
+};
+
+// GNTTAB_RESERVED_XENSTORE (grant_table.h): the grant of a domain's store page.
+inline constexpr GrantRef kGrantRefXenstore{1};
+inline constexpr size_t kPageSize = 4096;
+
+}  // namespace xpv

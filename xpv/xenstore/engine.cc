@@ -66,11 +66,21 @@ class Engine::Accessor {
   virtual void Create(const Caller& caller, const std::string& path, std::string value) = 0;
   virtual void SetValue(const std::string& path, std::string value) = 0;
   virtual void SetPerms(const std::string& path, PermsRef perms) = 0;
-  virtual void Remove(const std::string& path) = 0;
+  virtual Status Remove(const std::string& path) = 0;
   // Nodes owned by `domid` after this view's changes.
   virtual int64_t OwnedBy(DomId domid) = 0;
   // Distinct nodes this view has touched (transaction-nodes quota); 0 outside transactions.
   virtual size_t Touched() const { return 0; }
+
+  // How many nodes creating `path` adds: the node and each missing ancestor. Xen charges each
+  // against the nodes quota, so one deep WRITE cannot overshoot it.
+  int64_t NodesToCreate(const std::string& path) {
+    int64_t n = 1;
+    for (std::string p(ParentPath(path)); p != "/" && !Get(p).exists; p = std::string(ParentPath(p))) {
+      ++n;
+    }
+    return n;
+  }
 
   // The nearest existing strict ancestor of `path` (at least "/").
   NodeView Nearest(const std::string& path) {
@@ -90,7 +100,7 @@ class Engine::DirectAccessor final : public Engine::Accessor {
   NodeView Get(const std::string& path) override {
     const Node* n = e_.tree_.Find(path);
     if (!n) return {};
-    return {true, n->value(), n->perms(), std::max(n->gen(), n->child_gen())};
+    return {true, n->value(), n->perms(), n->gen()};
   }
   void ListChildren(const std::string& path, std::string& out) override {
     if (const Node* n = e_.tree_.Find(path)) n->AppendChildrenTo(out);
@@ -114,8 +124,9 @@ class Engine::DirectAccessor final : public Engine::Accessor {
     e_.SetNodePerms(n, path, std::move(perms));
     changes_.push_back({path, false, std::move(old), n->perms()});
   }
-  void Remove(const std::string& path) override {
+  Status Remove(const std::string& path) override {
     e_.RemovePath(e_.tree_.Find(path), path, &changes_);
+    return Ok();
   }
   int64_t OwnedBy(DomId domid) override { return e_.DomainFor(domid).nodes; }
 
@@ -124,49 +135,31 @@ class Engine::DirectAccessor final : public Engine::Accessor {
   std::vector<Change>& changes_;
 };
 
+// Xen 4.17's model: a transaction's first access to a node copies it (value, permissions,
+// children) and remembers the committed node's generations; later accesses see that copy, changed
+// as the transaction changes it. Nodes it never touched are read live. Commit succeeds only if
+// every node it touched is still as it first saw it.
 class Engine::TxAccessor final : public Engine::Accessor {
  public:
   TxAccessor(Engine& engine, Transaction& tx) : e_(engine), tx_(tx) {}
 
   NodeView Get(const std::string& path) override {
-    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) {
-      const auto& t = it->second;
-      if (!t.exists) return {};
-      return {true, t.value, t.perms, 0};
-    }
-    if (HiddenByOverlay(path)) return {};
-    const Transaction::ReadRecord& rec = Snapshot(path);
-    if (rec.gen == 0) return {};
-    return {true, rec.value, rec.perms, rec.gen};
+    const Transaction::TxNode& t = Access(path);
+    if (!t.exists) return {};
+    return {true, t.value, t.perms, t.base_gen};
   }
 
   void ListChildren(const std::string& path, std::string& out) override {
-    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) {
-      for (const auto& c : it->second.children) {
-        out += c;
-        out += '\0';
-      }
-      return;
+    for (const auto& c : Access(path).children) {
+      out += c;
+      out += '\0';
     }
-    Transaction::ReadRecord& rec = Snapshot(path);
-    if (!rec.children_read) {
-      rec.children_read = true;
-      if (const Node* n = e_.tree_.Find(path); n && n->gen() == rec.gen) {
-        n->AppendChildrenTo(rec.children);
-        rec.child_gen = n->child_gen();
-      }
-    }
-    out += rec.children;
   }
 
   size_t ChildrenBytes(const std::string& path) override {
-    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) {
-      size_t n = 0;
-      for (const auto& c : it->second.children) n += c.size() + 1;
-      return n;
-    }
-    const Node* n = e_.tree_.Find(path);
-    return n ? n->ChildrenBytes() : 0;
+    size_t n = 0;
+    for (const auto& c : Access(path).children) n += c.size() + 1;
+    return n;
   }
 
   void Create(const Caller& caller, const std::string& path, std::string value) override {
@@ -177,94 +170,95 @@ class Engine::TxAccessor final : public Engine::Accessor {
       missing.push_back(p);
       p = std::string(ParentPath(p));
     }
-    PermsRef perms = Materialize(p).perms;
+    PermsRef perms = Access(p).perms;
     for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
       perms = e_.InheritedPerms(caller, perms);
-      Materialize(std::string(ParentPath(*it))).children.emplace_back(BaseName(*it));
-      auto& t = tx_.overlay_[*it];
-      t = Transaction::TxNode{};
+      Access(std::string(ParentPath(*it))).children.emplace_back(BaseName(*it));
+      Transaction::TxNode& t = Access(*it);
       t.exists = true;
       t.perms = perms;
-      t.fresh = true;
-      if (it + 1 == missing.rend()) t.value = std::move(value);
+      t.children.clear();
+      t.value = it + 1 == missing.rend() ? std::move(value) : std::string();
       if ((*perms)[0].domid == caller.domid) ++tx_.node_delta_;
     }
-    tx_.ops_.push_back({Transaction::OpKind::kWrite, path, tx_.overlay_[path].value, nullptr});
+    tx_.ops_.push_back({Transaction::OpKind::kWrite, path, Access(path).value, nullptr});
   }
 
   void SetValue(const std::string& path, std::string value) override {
-    auto& t = Materialize(path);
+    Transaction::TxNode& t = Access(path);
     t.value = std::move(value);
     tx_.ops_.push_back({Transaction::OpKind::kWrite, path, t.value, nullptr});
   }
+
   void SetPerms(const std::string& path, PermsRef perms) override {
-    Materialize(path).perms = perms;
+    Transaction::TxNode& t = Access(path);
+    t.perms = perms;
     tx_.ops_.push_back({Transaction::OpKind::kSetPerms, path, {}, std::move(perms)});
   }
-  void Remove(const std::string& path) override {
-    // A removal depends on the children it removes: a child added meanwhile is a conflict.
-    std::string scratch;
-    ListChildren(path, scratch);
-    auto& parent = Materialize(std::string(ParentPath(path)));
-    auto name = BaseName(path);
-    std::erase_if(parent.children, [&](const std::string& c) { return c == name; });
-    auto& t = tx_.overlay_[path];
-    t = Transaction::TxNode{};
-    // Anything the transaction created below is gone too.
-    std::erase_if(tx_.overlay_, [&](const auto& kv) {
-      return kv.first.size() > path.size() && IsSelfOrDescendant(kv.first, path);
-    });
+
+  Status Remove(const std::string& path) override {
+    // Xen deletes the subtree node by node, children first, inside the transaction, so every node
+    // removed is one the commit depends on: a concurrent change below is a conflict, never a lost
+    // update. The transaction's copies can be inconsistent when other connections changed the
+    // tree after it copied a parent; then, like Xen 4.17, the removal stops with EIO where it
+    // found the inconsistency (a listed child that is gone, or a node its parent's copy does not
+    // list), with what it had removed so far removed. The commit fails with EAGAIN either way.
+    if (!Access(std::string(ParentPath(path))).exists) {
+      return Err(EINVAL, "parent gone from the transaction's view");
+    }
+    struct Frame {
+      std::string path;
+      size_t next_child = 0;
+    };
+    std::vector<Frame> stack{{path}};
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      Transaction::TxNode& t = Access(f.path);
+      if (f.next_child < t.children.size()) {
+        std::string child = f.path + "/" + t.children[f.next_child++];
+        if (!Access(child).exists) return Err(EIO, "transaction's copy lists a vanished child");
+        stack.push_back({std::move(child)});
+        continue;
+      }
+      t.exists = false;
+      t.children.clear();
+      std::string done = std::move(f.path);
+      stack.pop_back();
+      if (!stack.empty()) continue;  // the parent's list is cleared when the parent goes
+      Transaction::TxNode& parent = Access(std::string(ParentPath(done)));
+      const std::string name(BaseName(done));
+      auto listed = std::find(parent.children.begin(), parent.children.end(), name);
+      if (!parent.exists || listed == parent.children.end()) {
+        return Err(EIO, "node unknown to the transaction's copy of its parent");
+      }
+      parent.children.erase(listed);  // the first entry only, as Xen's delete_child()
+    }
     tx_.ops_.push_back({Transaction::OpKind::kRm, path, {}, nullptr});
+    return Ok();
   }
+
   int64_t OwnedBy(DomId domid) override {
     return static_cast<int64_t>(e_.DomainFor(domid).nodes) + tx_.node_delta_;
   }
-  size_t Touched() const override { return tx_.reads_.size() + tx_.overlay_.size(); }
+  size_t Touched() const override { return tx_.nodes_.size(); }
 
  private:
-  // A node below one the transaction removed, or below one it created afresh, is not in the
-  // committed tree as far as the transaction is concerned.
-  bool HiddenByOverlay(std::string_view path) const {
-    std::string_view p = path;
-    while (p != "/") {
-      p = ParentPath(p);
-      if (auto it = tx_.overlay_.find(std::string(p)); it != tx_.overlay_.end()) {
-        return !it->second.exists || it->second.fresh;
-      }
-    }
-    return false;
-  }
-
-  // The committed node as the transaction first saw it, recorded for the commit-time check.
-  Transaction::ReadRecord& Snapshot(const std::string& path) {
-    auto [it, inserted] = tx_.reads_.try_emplace(path);
+  // The transaction's copy of `path`, made from the committed tree on first access (a node that
+  // did not exist stays absent for the transaction, as in Xen 4.17).
+  Transaction::TxNode& Access(const std::string& path) {
+    auto [it, inserted] = tx_.nodes_.try_emplace(path);
+    Transaction::TxNode& t = it->second;
     if (inserted) {
       if (const Node* n = e_.tree_.Find(path)) {
-        it->second.gen = n->gen();
-        it->second.child_gen = n->child_gen();
-        it->second.value = n->value();
-        it->second.perms = n->perms();
+        t.base_exists = t.exists = true;
+        t.base_gen = n->gen();
+        t.value = n->value();
+        t.perms = n->perms();
+        t.children.reserve(n->children().size());
+        for (const auto& c : n->children()) t.children.emplace_back(c->name());
       }
     }
-    return it->second;
-  }
-
-  // Copies a node the transaction sees (it must exist) into the overlay, to change it.
-  Transaction::TxNode& Materialize(const std::string& path) {
-    if (auto it = tx_.overlay_.find(path); it != tx_.overlay_.end()) return it->second;
-    const Transaction::ReadRecord& rec = Snapshot(path);
-    Transaction::TxNode t;
-    t.exists = true;
-    t.value = rec.value;
-    t.perms = rec.perms;
-    if (rec.children_read) {
-      for (std::string_view c : SplitStrings(rec.children)) t.children.emplace_back(c);
-    } else if (const Node* n = e_.tree_.Find(path); n && n->gen() == rec.gen) {
-      // Children not yet looked at: build on the current list; commit merges child changes.
-      t.children.reserve(n->children().size());
-      for (const auto& c : n->children()) t.children.emplace_back(c->name());
-    }
-    return tx_.overlay_.emplace(path, std::move(t)).first->second;
+    return t;
   }
 
   Engine& e_;
@@ -301,6 +295,7 @@ void Engine::Register(Conn* conn) {
 
 void Engine::Unregister(Conn* conn) {
   std::erase(conns_, conn);
+  std::erase(watchers_, conn);
   for (auto& [id, d] : domains_) {
     if (d.conn == conn) d.conn = nullptr;
   }
@@ -433,20 +428,24 @@ void Engine::ForEachNode(const std::function<void(std::string_view, const Node&)
 // ---------------------------------------------------------------------------------------------
 // Watches.
 
-void Engine::DeliverEvent(Conn& conn, const Watch& watch, std::string_view path) {
+std::string Engine::EventPayload(const Watch& watch, std::string_view path) {
   std::string payload;
   std::string_view shown = path;
   if (watch.strip > 0 && shown.size() >= watch.strip) {
     shown.remove_prefix(watch.strip);
     if (!shown.empty() && shown[0] == '/') shown.remove_prefix(1);
   }
-  // Xen drops an event that would not fit in one message.
-  if (shown.size() + watch.token.size() + 2 > kPayloadMax) return;
   payload.reserve(shown.size() + watch.token.size() + 2);
   payload += shown;
   payload += '\0';
   payload += watch.token;
   payload += '\0';
+  return payload;
+}
+
+void Engine::DeliverEvent(Conn& conn, std::string_view payload) {
+  // Xen drops an event that would not fit in one message.
+  if (payload.size() > kPayloadMax) return;
   if (!conn.sink_.Event(payload)) {
     if (conn.events_dropped_++ == 0) {
       spdlog::warn("domain {}: event queue full, dropping watch events", conn.domid().value);
@@ -456,11 +455,12 @@ void Engine::DeliverEvent(Conn& conn, const Watch& watch, std::string_view path)
 
 void Engine::Fire(const std::vector<Change>& changes) {
   if (changes.empty()) return;
-  for (Conn* conn : conns_) {
-    if (conn->watches_.empty()) continue;
+  std::vector<std::string> sent;  // per connection and change: Xen sends each event once
+  for (Conn* conn : watchers_) {
     for (const Change& ch : changes) {
       bool visible_known = false;
       bool visible = false;
+      sent.clear();
       for (const Watch& w : conn->watches_) {
         const bool match = ch.exact ? w.path == ch.path : IsSelfOrDescendant(ch.path, w.path);
         if (!match) continue;
@@ -469,7 +469,11 @@ void Engine::Fire(const std::vector<Change>& changes) {
           visible = CanSee(conn->caller_, ch.perms, ch.perms2);
           visible_known = true;
         }
-        if (visible) DeliverEvent(*conn, w, ch.path);
+        if (!visible) break;
+        std::string payload = EventPayload(w, ch.path);
+        if (std::find(sent.begin(), sent.end(), payload) != sent.end()) continue;
+        DeliverEvent(*conn, payload);
+        sent.push_back(std::move(payload));
       }
     }
   }
@@ -477,11 +481,10 @@ void Engine::Fire(const std::vector<Change>& changes) {
 
 void Engine::FireSpecial(std::string_view name) {
   const PermsRef& perms = special_.find(name)->second;
-  for (Conn* conn : conns_) {
-    if (conn->watches_.empty()) continue;
+  for (Conn* conn : watchers_) {
     if (!(PermFor(conn->caller_, *perms) & kPermRead)) continue;
     for (const Watch& w : conn->watches_) {
-      if (w.path == name) DeliverEvent(*conn, w, name);
+      if (w.path == name) DeliverEvent(*conn, EventPayload(w, name));
     }
   }
 }
@@ -551,8 +554,11 @@ void Engine::Handle(Conn& conn, const Message& msg) {
   Result<std::string> r = Dispatch(conn, tx, msg, &reply_type);
   if (!r) {
     pending_.clear();
-    // Xen: a transaction that hit a quota is failed; its commit answers ENOMEM.
-    if (tx && r.error().code == ENOSPC) tx->failed_ = true;
+    // Xen: a transaction that hit a quota is failed; its commit answers ENOMEM. TRANSACTION_END
+    // has already ended (freed) the transaction, whatever its outcome.
+    if (tx && r.error().code == ENOSPC && msg.type() != MsgType::kTransactionEnd) {
+      tx->failed_ = true;
+    }
     return reply_error(r.error().code);
   }
   // Xen fires watches before it acknowledges the change; WATCH's own first event follows its ack.
@@ -561,7 +567,7 @@ void Engine::Handle(Conn& conn, const Message& msg) {
   conn.sink_.Reply(reply_type, h.req_id, h.tx_id, *r);
   if (msg.type() == MsgType::kWatch) {
     const Watch& w = conn.watches_.back();
-    DeliverEvent(conn, w, w.path);
+    DeliverEvent(conn, EventPayload(w, w.path));
   }
 }
 
@@ -602,8 +608,9 @@ Result<std::string> Engine::Dispatch(Conn& conn, Transaction* tx, const Message&
     case MsgType::kSetQuota: r = DoSetQuota(conn, msg); break;
     default: break;
   }
-  if (r && tx && acc->Touched() > Quota(conn, QuotaKind::kTransactionNodes) &&
-      !conn.caller_.privileged) {
+  // Not after TRANSACTION_END: the transaction (and what `acc` refers to) is gone.
+  if (r && tx && msg.type() != MsgType::kTransactionEnd && !conn.caller_.privileged &&
+      acc->Touched() > Quota(conn, QuotaKind::kTransactionNodes)) {
     return Err(ENOSPC, "transaction touches too many nodes");
   }
   (void)reply_type;
@@ -707,7 +714,9 @@ Result<std::string> Engine::DoWrite(Conn& conn, Accessor& acc, const Message& ms
       return Err(ENOSPC, "node larger than the node-size quota");
     }
     if (!v) {
-      if (acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) return Err(ENOSPC);
+      if (acc.OwnedBy(conn.domid()) + acc.NodesToCreate(path) > Quota(conn, QuotaKind::kNodes)) {
+        return Err(ENOSPC);
+      }
       if (DomainFor(conn.domid()).memory + value.size() + path.size() >
           Quota(conn, QuotaKind::kMemory)) {
         return Err(EIO, "memory quota");  // Xen 4.17 answers EIO for the memory quota
@@ -729,7 +738,8 @@ Result<std::string> Engine::DoMkdir(Conn& conn, Accessor& acc, const Message& ms
   Result<NodeView> v = GetNode(conn.caller_, acc, path, kPermWrite);
   if (v) return Ack();  // already there: fine, and no watch fires
   if (v.error().code != ENOENT) return v.error();
-  if (!conn.caller_.privileged && acc.OwnedBy(conn.domid()) >= Quota(conn, QuotaKind::kNodes)) {
+  if (!conn.caller_.privileged &&
+      acc.OwnedBy(conn.domid()) + acc.NodesToCreate(path) > Quota(conn, QuotaKind::kNodes)) {
     return Err(ENOSPC);
   }
   acc.Create(conn.caller_, path, std::string());
@@ -747,7 +757,7 @@ Result<std::string> Engine::DoRm(Conn& conn, Accessor& acc, const Message& msg) 
     return v.error();
   }
   if (path == "/") return Err(EINVAL, "cannot remove the root");
-  acc.Remove(path);
+  XPV_TRY(acc.Remove(path));
   return Ack();
 }
 
@@ -764,7 +774,7 @@ Result<std::string> Engine::DoSetPerms(Conn& conn, Accessor& acc, const Message&
   if (!DomainExists(perms[0].domid)) return Err(ENOENT, "owner domain does not exist");
   if (IsSpecial(args[0])) {
     auto it = special_.find(args[0]);
-    if (it == special_.end()) return Err(EINVAL);
+    if (it == special_.end()) return Err(ENOENT, "no such special node");
     if (!conn.caller_.privileged) return Err(EACCES);
     it->second = MakePerms(std::move(perms));
     return Ack();
@@ -797,6 +807,7 @@ Result<std::string> Engine::DoWatch(Conn& conn, const Message& msg) {
     return Err(E2BIG);
   }
   conn.watches_.push_back(std::move(w));
+  UpdateWatching(conn);
   return Ack();
 }
 
@@ -813,6 +824,7 @@ Result<std::string> Engine::DoUnwatch(Conn& conn, const Message& msg) {
   });
   if (it == conn.watches_.end()) return Err(ENOENT);
   conn.watches_.erase(it);
+  UpdateWatching(conn);
   return Ack();
 }
 
@@ -839,11 +851,11 @@ Result<std::string> Engine::DoTransactionEnd(Conn& conn, Transaction* tx, const 
   if (arg == "F") return Ack();
   if (tx->failed_) return Err(ENOMEM, "transaction failed earlier");
 
-  // Commit only if nothing the transaction built on has changed since.
-  for (const auto& [path, rec] : tx->reads_) {
+  // Commit only if every node the transaction touched is as it first saw it.
+  for (const auto& [path, t] : tx->nodes_) {
     const Node* n = tree_.Find(path);
-    if ((n ? n->gen() : 0) != rec.gen) return Err(EAGAIN);
-    if (n && rec.children_read && n->child_gen() != rec.child_gen) return Err(EAGAIN);
+    if ((n != nullptr) != t.base_exists) return Err(EAGAIN);
+    if (n && n->gen() != t.base_gen) return Err(EAGAIN);
   }
   if (!conn.caller_.privileged && tx->node_delta_ > 0 &&
       DomainFor(conn.domid()).nodes + tx->node_delta_ > Quota(conn, QuotaKind::kNodes)) {
@@ -865,22 +877,25 @@ Result<std::string> Engine::DoTransactionEnd(Conn& conn, Transaction* tx, const 
         }
         break;
       case Transaction::OpKind::kRm:
-        if (exists) direct.Remove(op.path);
+        if (exists) (void)direct.Remove(op.path);
         break;
       case Transaction::OpKind::kSetPerms:
         if (exists) direct.SetPerms(op.path, op.perms);
         break;
     }
   }
-  // One event per changed node, in first-change order; none for a node that the transaction
-  // both created and removed.
+  // One event per changed node, in first-change order, and none for a node the transaction both
+  // created and removed.
+  std::unordered_map<std::string, size_t> index;
   for (auto& ch : changes) {
     auto was = existed.find(ch.path);
     if (was != existed.end() && !was->second && !tree_.Find(ch.path)) continue;
-    const bool dup = std::any_of(pending_.begin(), pending_.end(), [&](const Change& c) {
-      return c.path == ch.path && c.exact == ch.exact;
-    });
-    if (!dup) pending_.push_back(std::move(ch));
+    auto [it, fresh] = index.try_emplace(ch.path, pending_.size());
+    if (!fresh) {
+      pending_[it->second].exact = pending_[it->second].exact && ch.exact;
+      continue;
+    }
+    pending_.push_back(std::move(ch));
   }
   return Ack();
 }
@@ -927,6 +942,16 @@ void Engine::DomainGone(DomId domid) {
 void Engine::ResetConnection(Conn& conn) {
   conn.watches_.clear();
   conn.transactions_.clear();
+  UpdateWatching(conn);
+}
+
+void Engine::UpdateWatching(Conn& conn) {
+  // Keep watchers_ in connection order: events go out in the order Xen's daemon sends them.
+  auto it = std::lower_bound(watchers_.begin(), watchers_.end(), &conn,
+                             [](const Conn* a, const Conn* b) { return a->seq_ < b->seq_; });
+  const bool listed = it != watchers_.end() && *it == &conn;
+  if (conn.watches_.empty() && listed) watchers_.erase(it);
+  if (!conn.watches_.empty() && !listed) watchers_.insert(it, &conn);
 }
 
 void Engine::ForgetDomain(DomId domid) {
@@ -942,6 +967,13 @@ void Engine::ForgetDomain(DomId domid) {
   std::vector<Change> removed;
   for (const std::string& path : owned) {
     if (Node* n = tree_.Find(path)) RemovePath(n, path, &removed);
+  }
+  // The root cannot go: give it back to dom0, as Xen's domain_adjust_node_perms() treats a node
+  // whose owner is gone, so that no node stays charged to a forgotten domain.
+  if (tree_.root().owner() == domid) {
+    PermList perms = *tree_.root().perms();
+    perms[0].domid = kDom0;
+    SetNodePerms(&tree_.root(), "/", MakePerms(std::move(perms)));
   }
   domains_.erase(domid);
   Fire(removed);
@@ -974,7 +1006,8 @@ Result<std::string> Engine::DoIsDomainIntroduced(Conn&, const Message& msg) {
   std::string_view arg;
   if (!OneArg(msg.payload, &arg)) return Err(EINVAL);
   const DomId domid(XenAtoi(arg));
-  return std::string(IsIntroduced(domid) ? "T" : "F", 2);
+  // DOMID_SELF: the caller itself, which is introduced by definition.
+  return std::string(domid == kDomIdSelf || IsIntroduced(domid) ? "T" : "F", 2);
 }
 
 Result<std::string> Engine::DoGetDomainPath(Conn&, const Message& msg) {

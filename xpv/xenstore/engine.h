@@ -200,6 +200,7 @@ class Engine {
   Result<Domain*> ConnectedDomain(std::string_view domid_text);
   bool DomainExists(DomId domid) const;
   void ForgetDomain(DomId domid);
+  void UpdateWatching(Conn& conn);
   Domain& DomainFor(DomId domid);
   uint32_t Quota(const Conn& conn, QuotaKind kind) const;
 
@@ -215,13 +216,16 @@ class Engine {
 
   void Fire(const std::vector<Change>& changes);
   void FireSpecial(std::string_view name);
-  void DeliverEvent(Conn& conn, const Watch& watch, std::string_view path);
+  // "path\0token\0", the path shown relative for a relative watch.
+  static std::string EventPayload(const Watch& watch, std::string_view path);
+  void DeliverEvent(Conn& conn, std::string_view payload);
 
   EngineOptions options_;
   Tree tree_;
   DomainHooks* hooks_ = nullptr;
   std::function<void(const Mutation&)> listener_;
-  std::vector<Conn*> conns_;  // in connection order
+  std::vector<Conn*> conns_;     // in connection order
+  std::vector<Conn*> watchers_;  // those with watches, in connection order: what Fire() visits
   uint64_t next_conn_seq_ = 0;
   std::unordered_map<DomId, Domain> domains_;
   std::map<std::string, PermsRef, std::less<>> special_;

@@ -44,7 +44,8 @@ std::string FormatPerms(const PermList& perms) {
   for (const Perm& p : perms) {
     constexpr char kLetters[] = {'n', 'r', 'w', 'b'};
     out += kLetters[p.bits & kPermBoth];
-    fmt::format_to(std::back_inserter(out), "{}", p.domid.value);
+    // libxenstore prints the id as a signed int ("r-1" for 4294967295), as Xen's daemon replies.
+    fmt::format_to(std::back_inserter(out), "{}", static_cast<int32_t>(p.domid.value));
     out += '\0';
   }
   return out;

@@ -1,11 +1,8 @@
-// A transaction's private view of the store: an overlay of the nodes it changed over the committed
-// tree, the generations of what it read, and the log of its successful operations, which commit
-// replays onto the committed tree once nothing it read has changed.
-//
-// Conflicts are per node and per aspect: a node's value/permissions/existence and its child list
-// are versioned separately (Node::gen and Node::child_gen), so two transactions that add different
-// children under one parent both commit; a transaction that listed a directory conflicts with one
-// that changed that directory's children.
+// A transaction's private view of the store, as Xen 4.17's daemon keeps it: a copy of each node it
+// touched, taken at first access together with the node's generation, and the log of its
+// successful operations. Commit replays the log onto the committed tree once every touched node
+// still has the generation the transaction saw; otherwise it fails with EAGAIN. A conflict is thus
+// a change to a node the transaction depended on: nodes it never touched may change freely.
 #pragma once
 
 #include <cstdint>
@@ -25,23 +22,15 @@ class Transaction {
  private:
   friend class Engine;
 
-  // What the transaction saw of a committed node when it first looked (gen 0: did not exist).
-  // Later reads in the transaction see this snapshot, not later commits by others.
-  struct ReadRecord {
-    uint64_t gen = 0;
-    uint64_t child_gen = 0;
-    bool children_read = false;
-    std::string value;
-    PermsRef perms;
-    std::string children;  // the DIRECTORY payload, once children_read
-  };
-  // A node as the transaction sees it after its own changes.
+  // A node the transaction touched: as the committed tree had it at first access (for the
+  // commit-time check), and as the transaction sees it now.
   struct TxNode {
+    bool base_exists = false;
+    uint64_t base_gen = 0;
     bool exists = false;
     std::string value;
     PermsRef perms;
     std::vector<std::string> children;
-    bool fresh = false;  // created by the transaction: committed children below are not visible
   };
   // Creation and value changes both replay as a write: commit checks the node is as it was.
   enum class OpKind { kWrite, kRm, kSetPerms };
@@ -53,8 +42,7 @@ class Transaction {
   };
 
   uint32_t id_;
-  std::unordered_map<std::string, ReadRecord> reads_;
-  std::unordered_map<std::string, TxNode> overlay_;
+  std::unordered_map<std::string, TxNode> nodes_;
   std::vector<Op> ops_;
   int64_t node_delta_ = 0;
   bool failed_ = false;  // hit a quota: commit answers ENOMEM, as Xen's daemon does  // nodes the committing domain will own after commit, minus before

@@ -6,6 +6,16 @@
 
 namespace xpv::xenstore {
 
+Node::~Node() {
+  std::vector<std::unique_ptr<Node>> stack = std::move(children_);
+  while (!stack.empty()) {
+    std::unique_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    for (auto& c : n->children_) stack.push_back(std::move(c));
+    n->children_.clear();  // `n` is freed here with no children left to recurse into
+  }
+}
+
 Node* Node::FindChild(std::string_view name) const {
   if (index_) {
     auto it = index_->find(name);
@@ -75,7 +85,7 @@ Node* Tree::AddChild(Node* parent, std::string_view name, std::string value, Per
   raw->gen_ = NextGen();
   parent->children_.push_back(std::move(child));
   parent->children_bytes_ += name.size() + 1;
-  parent->child_gen_ = NextGen();
+  parent->gen_ = NextGen();
   if (parent->index_) {
     parent->index_->emplace(raw->name_, raw);
   } else if (parent->children_.size() >= Node::kIndexThreshold) {
@@ -112,7 +122,7 @@ void Tree::Unlink(Node* node) {
   }
   node_count_ -= removed;
   parent->children_bytes_ -= node->name_.size() + 1;
-  parent->child_gen_ = NextGen();
+  parent->gen_ = NextGen();
   if (parent->index_) parent->index_->erase(node->name_);
   auto it = std::find_if(parent->children_.begin(), parent->children_.end(),
                          [node](const auto& c) { return c.get() == node; });

@@ -16,16 +16,19 @@ namespace xpv::xenstore {
 class Node {
  public:
   Node(std::string name, Node* parent) : name_(std::move(name)), parent_(parent) {}
+  // Frees the subtree iteratively: unique_ptr's own recursion would follow the tree's depth.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   std::string_view name() const { return name_; }
   Node* parent() const { return parent_; }
   const std::string& value() const { return value_; }
   const PermsRef& perms() const { return perms_; }
   DomId owner() const { return (*perms_)[0].domid; }
-  // Bumped when the node is created or its value or permissions change.
+  // Bumped whenever the node changes: created, value, permissions, a child added or removed.
+  // Transactions compare it; DIRECTORY_PART reports it.
   uint64_t gen() const { return gen_; }
-  // Bumped when a child is added or removed.
-  uint64_t child_gen() const { return child_gen_; }
   const std::vector<std::unique_ptr<Node>>& children() const { return children_; }
 
   Node* FindChild(std::string_view name) const;
@@ -44,7 +47,6 @@ class Node {
   std::string value_;
   PermsRef perms_;
   uint64_t gen_ = 0;
-  uint64_t child_gen_ = 0;
   size_t children_bytes_ = 0;
   std::vector<std::unique_ptr<Node>> children_;
   std::unique_ptr<std::unordered_map<std::string_view, Node*>> index_;

@@ -136,8 +136,8 @@ Status FakeClient::TxEnd(uint32_t tx, bool commit) {
   return ExpectAck(Call(MsgType::kTransactionEnd, Strings({commit ? "T" : "F"}), tx));
 }
 
-Status FakeClient::Control(std::initializer_list<std::string_view> args) {
-  return ExpectAck(Call(MsgType::kControl, Strings(args)));
+Result<std::string> FakeClient::Control(std::initializer_list<std::string_view> args) {
+  return Call(MsgType::kControl, Strings(args));
 }
 
 std::vector<RecordedEvent> FakeClient::TakeEvents() {
@@ -152,6 +152,23 @@ void FakeClient::ClearRecorded() {
   sink_.events.clear();
   sink_.raw_events.clear();
   events_taken_ = 0;
+}
+
+long long QuotaRow(FakeClient& dom0, DomId domid, std::string_view name) {
+  auto r = dom0.Call(MsgType::kControl, Strings({"quota", fmt::format("{}", domid.value)}));
+  if (!r) return -1;
+  for (std::string_view rest = *r; !rest.empty();) {
+    const size_t eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+    if (key != name) continue;
+    return std::stoll(std::string(line.substr(colon + 1)));
+  }
+  return -1;
 }
 
 void IntroduceWithHome(FakeClient& dom0, DomId domid) {

@@ -88,7 +88,8 @@ class FakeClient {
   Status Unwatch(std::string_view path, std::string_view token);
   Result<uint32_t> TxStart();
   Status TxEnd(uint32_t tx, bool commit);
-  Status Control(std::initializer_list<std::string_view> args);
+  // CONTROL <args>: the reply payload ("OK\0" for most commands) or the error.
+  Result<std::string> Control(std::initializer_list<std::string_view> args);
 
   // Events received since the last call, oldest first.
   std::vector<RecordedEvent> TakeEvents();
@@ -106,6 +107,10 @@ class FakeClient {
   uint32_t next_req_id_ = 1;
   size_t events_taken_ = 0;
 };
+
+// The value of row `name` ("nodes", "watches", ...) in CONTROL "quota <domid>"'s report, which has
+// one "<name> : <value>" line per row; -1 when the request fails or the row is missing.
+long long QuotaRow(FakeClient& dom0, DomId domid, std::string_view name);
 
 // What a toolstack does for a new guest, through dom0's connection: INTRODUCE `domid` (no
 // DomainHooks needed) and create its home /local/domain/<domid> owned by it ("n<domid>").
