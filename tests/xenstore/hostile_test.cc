@@ -133,6 +133,7 @@ TEST_P(Hostile, InvalidPathsAreRefused) {
       // SET_PERMS names special nodes with '@': an unknown one does not exist (Xen 4.17: ENOENT
       // on a fresh daemon, a stale errno otherwise).
       const bool unknown_special = type == XS_SET_PERMS && p.starts_with("@");
+      if (unknown_special && GetParam() == Impl::kXen) continue;  // a stale errno: any error
       EXPECT_EQ(m->payload, ErrorPayload(unknown_special ? "ENOENT" : "EINVAL")) << Render(*m);
     }
   }
