@@ -24,11 +24,13 @@ struct Error {
 // Mirrors std::unexpected: `return Err(ENOENT, "no such node");`
 inline Error Err(int code, std::string_view message = {}) { return Error{code, message}; }
 
-template <typename T>
+// Result<T, E>: E is Error unless a caller needs a richer error (the toolstack's parsers carry the
+// whole "FILE:LINE: what is wrong" line).
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(Error error) : v_(std::in_place_index<1>, error) {}         // NOLINT: implicit by design
+  Result(E error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit by design
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -45,7 +47,7 @@ class [[nodiscard]] Result {
     XPV_CHECK(has_value());
     return std::get<0>(std::move(v_));
   }
-  const Error& error() const {
+  const E& error() const {
     XPV_CHECK(!has_value());
     return std::get<1>(v_);
   }
@@ -56,24 +58,24 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
-template <>
-class [[nodiscard]] Result<void> {
+template <typename E>
+class [[nodiscard]] Result<void, E> {
  public:
   Result() = default;
-  Result(Error error) : error_(error), ok_(false) {}  // NOLINT: implicit by design
+  Result(E error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit by design
 
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const {
+  const E& error() const {
     XPV_CHECK(!ok_);
     return error_;
   }
 
  private:
-  Error error_{};
+  E error_{};
   bool ok_ = true;
 };
 
