@@ -10,10 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
+#include "xpv/platform/platform.h"
 #include "xpv/xenstore/client.h"
 #include "xpv/xenstore/engine.h"
 #include "xpv/xenstore/journal.h"
+#include "xpv/xenstore/platform_ring.h"
+#include "xpv/xenstore/ring_transport.h"
 #include "xpv/xenstore/server.h"
 
 namespace xpv::xenstore {
@@ -33,6 +37,17 @@ void RaiseFileLimit() {
     ::setrlimit(RLIMIT_NOFILE, &lim);
   }
 }
+
+// Calls `fn` when the descriptor the loop watches becomes readable (the platform's event
+// channels, its death notifications). Not owned by the server.
+class FdWatch final : public Pollable {
+ public:
+  explicit FdWatch(std::function<void()> fn) : fn_(std::move(fn)) {}
+  void OnReady(uint32_t) override { fn_(); }
+
+ private:
+  std::function<void()> fn_;
+};
 
 }  // namespace
 
@@ -67,6 +82,35 @@ int RunDaemon(const DaemonOptions& options) {
                   std::strerror(server.error().code));
     return 1;
   }
+  // Domain rings over the platform, and deaths turned into @releaseDomain.
+  std::unique_ptr<PlatformRings> rings;
+  std::unique_ptr<RingDomains> ring_domains;
+  std::unique_ptr<FdWatch> event_watch, death_watch;
+  platform::DomainControl* control =
+      options.platform ? options.platform->control() : nullptr;
+  if (options.platform) {
+    if (!control) {
+      spdlog::error("platform: this domain is not privileged: cannot map domains' rings");
+      return 1;
+    }
+    rings = std::make_unique<PlatformRings>(*control, options.platform->events());
+    ring_domains = std::make_unique<RingDomains>(**server, rings->Factory());
+    engine.set_domain_hooks(ring_domains.get());
+    event_watch = std::make_unique<FdWatch>([&] { rings->Dispatch(); });
+    death_watch = std::make_unique<FdWatch>([&] {
+      for (DomId d : control->TakeDead()) {
+        spdlog::info("domain {} died", d.value);
+        engine.DomainGone(d);
+      }
+    });
+    Status st = (*server)->Add(rings->event_fd(), POLLIN, event_watch.get());
+    if (st) st = (*server)->Add(control->death_fd(), POLLIN, death_watch.get());
+    if (!st) {
+      spdlog::error("platform: {} ({})", st.error().message, std::strerror(st.error().code));
+      return 1;
+    }
+    spdlog::info("serving domains' rings as domain {}", options.platform->self().value);
+  }
   if (!options.pid_file.empty()) {
     std::ofstream(options.pid_file) << ::getpid() << "\n";
   }
@@ -81,6 +125,12 @@ int RunDaemon(const DaemonOptions& options) {
                options.state_dir.empty() ? "" : ", state in " + options.state_dir);
   const int rc = (*server)->Run();
   g_server = nullptr;
+  if (options.platform) {
+    (*server)->Remove(rings->event_fd());
+    (*server)->Remove(control->death_fd());
+    engine.set_domain_hooks(nullptr);
+    ring_domains.reset();
+  }
   server->reset();
   journal.reset();  // flushes
   if (!options.pid_file.empty()) ::unlink(options.pid_file.c_str());

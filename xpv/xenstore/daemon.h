@@ -6,6 +6,10 @@
 #include "xpv/base/log.h"
 #include "xpv/xenstore/quota.h"
 
+namespace xpv::platform {
+class Platform;
+}
+
 namespace xpv::xenstore {
 
 struct DaemonOptions {
@@ -16,6 +20,11 @@ struct DaemonOptions {
   LogSink log_sink = LogSink::kStderr;
   std::string log_level = "info";
   Quotas quotas;
+  // Domains' rings: with a privileged platform (xpv-hv's ConnectSimService, or real Xen), the
+  // daemon maps the store page of each domain XS_INTRODUCE names and binds its channel, and turns
+  // the platform's domain deaths into @releaseDomain. Null: dom0 socket clients only. Not owned;
+  // must outlive RunDaemon.
+  platform::Platform* platform = nullptr;
 };
 
 // The socket path Xen's clients look for when none is given.

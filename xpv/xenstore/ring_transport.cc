@@ -249,7 +249,7 @@ Status RingDomains::Introduce(DomId domid, uint64_t gfn, uint32_t port) {
   Release(domid);
   XPV_ASSIGN_OR_RETURN(std::unique_ptr<RingPort> ring, factory_(domid, gfn, port));
   auto conn = std::make_unique<RingConn>(server_, domid, std::move(ring));
-  XPV_TRY(server_.Add(conn->fd(), EPOLLIN, conn.get()));
+  XPV_TRY(server_.Add(conn->fd(), POLLIN, conn.get()));
   conns_[domid] = conn.get();
   RingConn* raw = conn.get();
   server_.Adopt(std::move(conn));

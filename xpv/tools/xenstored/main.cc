@@ -1,6 +1,11 @@
 // xpv-xenstored: a xenstore daemon wire-compatible with Xen's (xs_wire.h).
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "xpv/platform/sim/client.h"
 #include "xpv/xenstore/daemon.h"
 
 int main(int argc, char** argv) {
@@ -37,11 +42,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> named;
   app.add_option("-Q,--quota", named, "NAME=VALUE, with Xen's quota names (see CONTROL quota)");
 
+  std::string platform = "none";
+  app.add_option("--platform", platform,
+                 "serve domains' rings on a hypervisor: none (dom0 socket only) or sim (xpv-hv)")
+      ->check(CLI::IsMember({"none", "sim"}))
+      ->capture_default_str();
+  std::string hv_socket;
+  app.add_option(
+      "--hv-socket", hv_socket,
+      "with --platform sim: xpv-hv's socket (default: $XPV_HV_SOCKET, else xpv-hv's default)");
+
   CLI11_PARSE(app, argc, argv);
   for (const auto& nv : named) {
     auto eq = nv.find('=');
-    auto kind = eq == std::string::npos ? std::nullopt
-                                        : xpv::xenstore::Quotas::Find(nv.substr(0, eq));
+    auto kind =
+        eq == std::string::npos ? std::nullopt : xpv::xenstore::Quotas::Find(nv.substr(0, eq));
     if (!kind) {
       std::fprintf(stderr, "xpv-xenstored: --quota %s: expected NAME=VALUE\n", nv.c_str());
       return 2;
@@ -49,5 +64,17 @@ int main(int argc, char** argv) {
     opt.quotas.set(*kind, static_cast<uint32_t>(std::stoul(nv.substr(eq + 1))));
   }
   opt.log_sink = syslog ? xpv::LogSink::kSyslog : xpv::LogSink::kStderr;
+  std::unique_ptr<xpv::platform::sim::SimPlatform> sim;
+  if (platform == "sim") {
+    // Xen's xenstore stub domain is a domain: so is this daemon on xpv-hv, a privileged service.
+    auto p = xpv::platform::sim::ConnectSimService(hv_socket, {.name = "xenstored"});
+    if (!p) {
+      std::fprintf(stderr, "xpv-xenstored: xpv-hv: %s (%s)\n",
+                   std::string(p.error().message).c_str(), std::strerror(p.error().code));
+      return 1;
+    }
+    sim = std::move(*p);
+    opt.platform = sim.get();
+  }
   return xpv::xenstore::RunDaemon(opt);
 }

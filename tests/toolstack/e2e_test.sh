@@ -1,0 +1,83 @@
+#!/bin/bash
+# The toolstack end to end, across processes: xpv hv start; xpv create of a guest that writes
+# data/hello = world through its store ring; the store shows it; kill -9 of the guest fires
+# @releaseDomain and removes the nodes it owned; xpv hv stop. Every wait is bounded.
+#   e2e_test.sh XPV RING_GUEST
+set -u
+XPV=$1
+GUEST=$2
+RUN=$(mktemp -d /tmp/xpv-e2e-XXXXXX)
+export XPV_RUN_DIR=$RUN
+WATCH_PID=
+
+cleanup() {
+  [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
+  "$XPV" hv stop >/dev/null 2>&1
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  for f in "$RUN"/*.log; do echo "--- $f"; tail -20 "$f"; done
+  exit 1
+}
+
+# until_ok SECONDS CMD...: retries CMD every 0.1 s.
+until_ok() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+
+"$XPV" hv start || fail "xpv hv start"
+[ -S "$RUN/hv.sock" ] && [ -S "$RUN/xenstored.sock" ] || fail "no sockets in $RUN"
+
+# A broken configuration: FILE:LINE, nonzero, no domain.
+printf 'name = "bad"\nmemory = "lots"\nkernel = "%s"\n' "$GUEST" > "$RUN/bad.cfg"
+out=$("$XPV" create "$RUN/bad.cfg" 2>&1) && fail "bad.cfg accepted"
+echo "$out" | grep -q "bad.cfg:2:" || fail "bad.cfg error without FILE:LINE: $out"
+"$XPV" list | grep -qw bad && fail "bad.cfg left a domain"
+
+printf 'name = "guest1"\nmemory = 16\nkernel = "%s"\nextra = "hello world"\n' "$GUEST" \
+  > "$RUN/guest1.cfg"
+out=$("$XPV" create "$RUN/guest1.cfg") || fail "xpv create: $out"
+echo "$out"
+ID=$(echo "$out" | sed -n 's/.*domain \([0-9]*\), pid.*/\1/p')
+PID=$(echo "$out" | sed -n 's/.*pid \([0-9]*\).*/\1/p')
+[ -n "$ID" ] && [ -n "$PID" ] || fail "create printed no id/pid: $out"
+"$XPV" list | grep -w guest1 || fail "guest1 not in xpv list"
+[ "$("$XPV" xenstore read /local/domain/$ID/name)" = guest1 ] || fail "no name node"
+
+hello_written() { [ "$("$XPV" xenstore read /local/domain/$ID/data/hello)" = world ]; }
+until_ok 10 hello_written || fail "the guest's ring write did not reach the store"
+"$XPV" xenstore ls /local/domain | grep -q 'hello = "world"' || fail "xenstore ls lacks hello"
+
+"$XPV" xenstore watch @releaseDomain -n 2 -t 10000 > "$RUN/watch.out" &
+WATCH_PID=$!
+watch_registered() { [ "$(wc -l < "$RUN/watch.out")" -ge 1 ]; }
+until_ok 5 watch_registered || fail "the watch did not fire on registration"
+
+kill -9 "$PID" || fail "kill guest"
+for _ in $(seq 100); do kill -0 "$WATCH_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$WATCH_PID" || fail "no @releaseDomain after kill -9 ($(cat "$RUN/watch.out"))"
+WATCH_PID=
+[ "$(wc -l < "$RUN/watch.out")" -eq 2 ] || fail "watch output: $(cat "$RUN/watch.out")"
+"$XPV" xenstore read /local/domain/$ID/data/hello >/dev/null 2>&1 &&
+  fail "the dead domain's nodes survived"
+
+# xpv destroy: the domain, its process and its home go.
+printf 'name = "guest2"\nmemory = 16\nkernel = "%s"\nextra = "k v"\n' "$GUEST" > "$RUN/guest2.cfg"
+out=$("$XPV" create "$RUN/guest2.cfg") || fail "xpv create guest2: $out"
+ID2=$(echo "$out" | sed -n 's/.*domain \([0-9]*\), pid.*/\1/p')
+k_written() { [ "$("$XPV" xenstore read /local/domain/$ID2/data/k)" = v ]; }
+until_ok 10 k_written || fail "guest2's ring write did not reach the store"
+"$XPV" destroy guest2 || fail "xpv destroy guest2"
+"$XPV" list | grep -qw guest2 && fail "guest2 still listed"
+"$XPV" xenstore read /local/domain/$ID2/name >/dev/null 2>&1 && fail "guest2's home survived"
+
+"$XPV" hv stop || fail "xpv hv stop"
+for f in hv xenstored; do [ -e "$RUN/$f.pid" ] && fail "$f.pid left"; done
+echo PASS
