@@ -117,11 +117,14 @@ class RingDomains::RingConn final : public Pollable, public Sink {
 
   int fd() const { return port_->event_fd(); }
 
+  // Requests are read when the guest notifies; replies are written only from Flush(), which the
+  // server calls after the journal is flushed (group commit: nothing is acknowledged unsaved).
   void OnReady(uint32_t) override {
     port_->ClearEvent();
-    Process();
+    Pump(Phase::kRead);
+    if (out_off_ < out_.size()) server_.MarkDirty(this);  // the guest may have made room
   }
-  void Flush() override { Process(); }
+  void Flush() override { Pump(Phase::kWrite); }
 
   void Reply(MsgType type, uint32_t req_id, uint32_t tx_id, std::string_view payload) override {
     AppendMessage(out_, type, req_id, tx_id, payload);
@@ -136,14 +139,17 @@ class RingDomains::RingConn final : public Pollable, public Sink {
   }
 
  private:
-  // One pass over both rings; bounded by the ring sizes, so a guest cannot keep us here.
-  void Process() {
+  enum class Phase { kRead, kWrite };
+
+  // One pass over a ring; bounded by the ring size, so a guest cannot keep us here. After writing,
+  // requests held back while the reply queue was full are read again (their replies are written
+  // by a later Flush, after the journal).
+  void Pump(Phase phase) {
     if (ring_.connection() == XENSTORE_RECONNECT) Reconnect();
     if (ring_.error() != XENSTORE_ERROR_NONE) return;  // dead until the guest reconnects
     bool notify = false;
-    if (!WriteResponses(&notify)) return;
-    if (!ReadRequests(&notify)) return;
-    if (!WriteResponses(&notify)) return;
+    if (phase == Phase::kWrite && !WriteResponses(&notify)) return;
+    if ((phase == Phase::kRead || input_held_) && !ReadRequests(&notify)) return;
     if (notify) port_->Notify();
   }
 
@@ -180,7 +186,8 @@ class RingDomains::RingConn final : public Pollable, public Sink {
       Fail(XENSTORE_ERROR_RINGIDX, "request producer index out of range");
       return false;
     }
-    if (avail == 0 || out_.size() >= server_.options().max_queued_bytes) return true;
+    input_held_ = out_.size() >= server_.options().max_queued_bytes;
+    if (avail == 0 || input_held_) return true;
     char buf[XENSTORE_RING_SIZE];
     ring_.CopyOut(cons, buf, avail);
     std::string_view data(buf, avail);
@@ -194,6 +201,7 @@ class RingDomains::RingConn final : public Pollable, public Sink {
       used += *r;
       if (decoder_.HasMessage()) server_.engine().Handle(conn_, decoder_.TakeMessage());
     }
+    input_held_ = used < data.size();
     ring_.set_req_cons(cons + static_cast<uint32_t>(used));
     *notify = true;
     return true;
@@ -231,6 +239,7 @@ class RingDomains::RingConn final : public Pollable, public Sink {
   std::string out_;
   size_t out_off_ = 0;
   size_t queued_events_ = 0;
+  bool input_held_ = false;  // requests left unread because the reply queue was full
 };
 
 // ---------------------------------------------------------------------------------------------
