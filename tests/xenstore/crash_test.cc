@@ -10,8 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <map>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <random>
 #include <thread>
@@ -145,10 +145,10 @@ std::string Verify(RawConn& c, const Ledger& ledger, bool transactional) {
 TEST(CrashRecovery, KillDashNineLosesNoAcknowledgedWrite) {
   if (std::string why = Unavailable(Impl::kXpv); !why.empty()) FAIL() << why;
   const char* env_seed = std::getenv("XPV_CRASH_SEED");
-  const uint64_t seed = env_seed && *env_seed
-                            ? std::strtoull(env_seed, nullptr, 10)
-                            : static_cast<uint64_t>(
-                                  std::chrono::steady_clock::now().time_since_epoch().count());
+  const uint64_t seed =
+      env_seed && *env_seed
+          ? std::strtoull(env_seed, nullptr, 10)
+          : static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   RecordProperty("seed", std::to_string(seed));
   std::mt19937_64 rng(seed);
   SCOPED_TRACE(fmt::format("XPV_CRASH_SEED={}", seed));
@@ -197,8 +197,8 @@ TEST(CrashRecovery, KillDashNineLosesNoAcknowledgedWrite) {
     for (auto& t : writers) t.join();
     uint64_t acked = 0;
     for (const auto& l : ledgers) acked += l.acked_writes;
-    std::printf("round %d: SIGKILL after %d ms, %llu writes acknowledged so far\n", round,
-                delay_ms, static_cast<unsigned long long>(acked));
+    std::printf("round %d: SIGKILL after %d ms, %llu writes acknowledged so far\n", round, delay_ms,
+                static_cast<unsigned long long>(acked));
     total_acked = acked;
   }
   EXPECT_GT(total_acked, 100u) << "too few writes to prove anything";
@@ -219,8 +219,8 @@ TEST(CrashRecovery, CleanRestartKeepsStore) {
       {XS_RM, Z("/gone")},
   };
   const std::vector<std::pair<uint32_t, std::string>> probes = {
-      {XS_READ, Z("/keep/a")},       {XS_READ, Z("/keep/b")},      {XS_READ, Z("/keep/bin")},
-      {XS_DIRECTORY, Z("/keep")},    {XS_DIRECTORY, Z("/keep/c")}, {XS_GET_PERMS, Z("/keep/a")},
+      {XS_READ, Z("/keep/a")},        {XS_READ, Z("/keep/b")},      {XS_READ, Z("/keep/bin")},
+      {XS_DIRECTORY, Z("/keep")},     {XS_DIRECTORY, Z("/keep/c")}, {XS_GET_PERMS, Z("/keep/a")},
       {XS_GET_PERMS, Z("/keep/c/d")}, {XS_READ, Z("/gone")}};
   std::vector<std::string> before;
   {

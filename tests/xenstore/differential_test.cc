@@ -81,10 +81,10 @@ struct Request {
 // Watch tokens whose watches carry a third "depth" argument (see the mask).
 constexpr std::string_view kDepthTokenPrefix = "depthtok";
 
-const std::vector<std::string> kPaths = {"/d",       "/d/a",     "/d/b", "/d/a/x",
-                                         "/d/a/y",   "/d/b/x",   "/d/a/x/1", "/e",
-                                         "r",        "r/a",      "r/a/b"};
-const std::vector<std::string> kWatchPaths = {"/", "@introduceDomain", "@releaseDomain", "/d/a/x/1/z"};
+const std::vector<std::string> kPaths = {"/d",       "/d/a", "/d/b", "/d/a/x", "/d/a/y", "/d/b/x",
+                                         "/d/a/x/1", "/e",   "r",    "r/a",    "r/a/b"};
+const std::vector<std::string> kWatchPaths = {"/", "@introduceDomain", "@releaseDomain",
+                                              "/d/a/x/1/z"};
 const std::vector<std::string> kTokens = {"t0", "t1", "t2", ""};
 const std::vector<std::string> kDomIds = {"0", "1", "7", "32752", "65535", "abc", "", "-1", "0x1"};
 
@@ -94,8 +94,9 @@ std::string LongName(size_t total, std::string_view prefix) {
 
 std::string BadPath(Rng& rng) {
   static const std::vector<std::string> kBad = {
-      "/d/a/", "/d//a", "//", "/d/a b", "/d/a$", "r/", "", "/d/\xc3\xa9", "/d/a\n", "@foo", "@",
-      "/d/.", "/d/..", "d//x", "/d/a/x/1/", "/local/domain/0/../x", "/d/a*", "/d/a:b", "/d/a,b"};
+      "/d/a/",  "/d//a",  "//",    "/d/a b", "/d/a$", "r/",   "",          "/d/\xc3\xa9",
+      "/d/a\n", "@foo",   "@",     "/d/.",   "/d/..", "d//x", "/d/a/x/1/", "/local/domain/0/../x",
+      "/d/a*",  "/d/a:b", "/d/a,b"};
   switch (rng.Below(4)) {
     case 0:
     case 1:
@@ -111,7 +112,9 @@ std::string BadPath(Rng& rng) {
   }
 }
 
-std::string GoodPath(Rng& rng) { return rng.Pick(kPaths); }
+std::string GoodPath(Rng& rng) {
+  return rng.Pick(kPaths);
+}
 
 std::string Value(Rng& rng, size_t path_len) {
   static constexpr std::string_view kAlnum = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -137,10 +140,10 @@ std::string Value(Rng& rng, size_t path_len) {
 }
 
 std::string PermString(Rng& rng) {
-  static const std::vector<std::string> kGood = {"n0", "r0", "w0", "b0", "n1", "r1", "w2", "b3",
-                                                 "n7", "r32752", "b65535", "r0x5", "n00"};
-  static const std::vector<std::string> kBad = {"x0", "", "n", "rabc", "n0x", "N0", "r-1",
-                                                "r99999999999", "b 1"};
+  static const std::vector<std::string> kGood = {"n0", "r0", "w0",     "b0",     "n1",   "r1", "w2",
+                                                 "b3", "n7", "r32752", "b65535", "r0x5", "n00"};
+  static const std::vector<std::string> kBad = {
+      "x0", "", "n", "rabc", "n0x", "N0", "r-1", "r99999999999", "b 1"};
   return rng.Percent(85) ? rng.Pick(kGood) : rng.Pick(kBad);
 }
 
@@ -206,8 +209,10 @@ class Generator {
       maybe_tx();
     } else if (roll < 640) {
       r.type = XS_TRANSACTION_START;
-      r.payload = rng_.Percent(92) ? Z("") : rng_.Pick(std::vector<std::string>{"", "junk", Z("x")});
-      if (!m.open_tx.empty() && rng_.Percent(8)) r.tx = {TxRef::Kind::kHandle, rng_.Pick(m.open_tx), 0};
+      r.payload =
+          rng_.Percent(92) ? Z("") : rng_.Pick(std::vector<std::string>{"", "junk", Z("x")});
+      if (!m.open_tx.empty() && rng_.Percent(8))
+        r.tx = {TxRef::Kind::kHandle, rng_.Pick(m.open_tx), 0};
       r.new_handle = next_handle_++;
     } else if (roll < 700) {
       r.type = XS_TRANSACTION_END;
@@ -240,9 +245,9 @@ class Generator {
       r.type = XS_IS_DOMAIN_INTRODUCED;
       r.payload = Z(rng_.Pick(kDomIds));
     } else if (roll < 900) {  // a bad path in any path-taking request
-      static const std::vector<uint32_t> kTypes = {XS_WRITE, XS_READ,     XS_MKDIR, XS_RM,
-                                                   XS_DIRECTORY, XS_GET_PERMS, XS_SET_PERMS,
-                                                   XS_WATCH, XS_UNWATCH};
+      static const std::vector<uint32_t> kTypes = {XS_WRITE,     XS_READ,      XS_MKDIR,
+                                                   XS_RM,        XS_DIRECTORY, XS_GET_PERMS,
+                                                   XS_SET_PERMS, XS_WATCH,     XS_UNWATCH};
       r.type = rng_.Pick(kTypes);
       std::string p = BadPath(rng_);
       // SET_PERMS of an unknown special name makes Xen 4.17 answer a stale errno, or die on an
@@ -262,25 +267,36 @@ class Generator {
       // Not READ, DIRECTORY, GET_PERMS, MKDIR or RM: for a payload that is not exactly one string
       // Xen 4.17 answers with a stale errno, or with nothing and then dies on an assertion
       // (docs/xenstored-interop.md); hostile_test.cc checks xpv's EINVAL for those.
-      static const std::vector<uint32_t> kTypes = {
-          XS_WRITE, XS_SET_PERMS, XS_WATCH, XS_UNWATCH, XS_GET_DOMAIN_PATH,
-          XS_IS_DOMAIN_INTRODUCED, XS_DIRECTORY_PART, XS_TRANSACTION_END};
+      static const std::vector<uint32_t> kTypes = {XS_WRITE,           XS_SET_PERMS,
+                                                   XS_WATCH,           XS_UNWATCH,
+                                                   XS_GET_DOMAIN_PATH, XS_IS_DOMAIN_INTRODUCED,
+                                                   XS_DIRECTORY_PART,  XS_TRANSACTION_END};
       r.type = rng_.Pick(kTypes);
       const std::string p = GoodPath(rng_);
       switch (rng_.Below(5)) {
-        case 0: r.payload = p; break;                        // no nul at all
-        case 1: r.payload = ""; break;                       // empty
-        case 2: r.payload = Z(p) + "tail"; break;            // a second, unterminated string
-        case 3: r.payload = Strings({p, "extra"}); break;    // one string too many
-        default: r.payload = Strings({p, "a", "b", "c"}); break;
+        case 0:
+          r.payload = p;
+          break;  // no nul at all
+        case 1:
+          r.payload = "";
+          break;  // empty
+        case 2:
+          r.payload = Z(p) + "tail";
+          break;  // a second, unterminated string
+        case 3:
+          r.payload = Strings({p, "extra"});
+          break;  // one string too many
+        default:
+          r.payload = Strings({p, "a", "b", "c"});
+          break;
       }
       if (r.type == XS_GET_DOMAIN_PATH || r.type == XS_IS_DOMAIN_INTRODUCED) {
         r.payload = rng_.Percent(50) ? "0" : Strings({"0", "1"});
       }
       maybe_tx();
     } else if (roll < 955) {  // types no daemon implements
-      static const std::vector<uint32_t> kTypes = {20, 27, 28, 64, 0xffff, 0x7fffffff,
-                                                   XS_WATCH_EVENT, XS_ERROR};
+      static const std::vector<uint32_t> kTypes = {
+          20, 27, 28, 64, 0xffff, 0x7fffffff, XS_WATCH_EVENT, XS_ERROR};
       r.type = rng_.Pick(kTypes);
       r.payload = Z(GoodPath(rng_));
     } else if (roll < 990) {  // requests whose replies differ on purpose
@@ -295,8 +311,9 @@ class Generator {
           break;
         case 2:
           r.type = XS_WATCH;
-          r.payload = Strings({GoodPath(rng_), fmt::format("{}{}", kDepthTokenPrefix, rng_.Below(3)),
-                               rng_.Percent(80) ? "1" : "0"});
+          r.payload =
+              Strings({GoodPath(rng_), fmt::format("{}{}", kDepthTokenPrefix, rng_.Below(3)),
+                       rng_.Percent(80) ? "1" : "0"});
           break;
         default:
           r.type = XS_CONTROL;
@@ -440,7 +457,8 @@ class Side {
     std::vector<Message> got;
     RawConn& c = *conns_[req.conn];
     if (auto s = c.Send(req.type, req.req_id, tx_id, req.payload); !s) {
-      out.lines.push_back(fmt::format("c{}: send failed: {}", req.conn, std::strerror(s.error().code)));
+      out.lines.push_back(
+          fmt::format("c{}: send failed: {}", req.conn, std::strerror(s.error().code)));
     }
     // The reply and the events that came before it.
     while (true) {
@@ -543,11 +561,11 @@ std::string JoinLines(const std::vector<std::string>& lines, std::string_view in
 }
 
 std::string Describe(const Request& req) {
-  return fmt::format("c{} {}{}", req.conn,
-                     req.tx.kind == TxRef::Kind::kHandle ? fmt::format("[tx #{}] ", req.tx.handle)
-                                                         : "",
-                     RenderRequest(req.type, req.req_id,
-                                   req.tx.kind == TxRef::Kind::kRaw ? req.tx.raw : 0, req.payload));
+  return fmt::format(
+      "c{} {}{}", req.conn,
+      req.tx.kind == TxRef::Kind::kHandle ? fmt::format("[tx #{}] ", req.tx.handle) : "",
+      RenderRequest(req.type, req.req_id, req.tx.kind == TxRef::Kind::kRaw ? req.tx.raw : 0,
+                    req.payload));
 }
 
 std::string DescribeDifference(Impl a, Impl b, const Request& req, const Side::Outcome& oa,
@@ -595,7 +613,8 @@ std::string Minimize(Impl a_impl, Impl b_impl, const std::vector<Request>& reqs,
     bool reduced = false;
     for (size_t start = 0; start < prefix.size(); start += size) {
       std::vector<Request> trial(prefix.begin(), prefix.begin() + static_cast<long>(start));
-      trial.insert(trial.end(), prefix.begin() + static_cast<long>(std::min(start + size, prefix.size())),
+      trial.insert(trial.end(),
+                   prefix.begin() + static_cast<long>(std::min(start + size, prefix.size())),
                    prefix.end());
       std::string w;
       if (LastDiffers(a_impl, b_impl, with_last(trial), &w)) {
@@ -638,7 +657,8 @@ std::string RunSeed(uint64_t seed, int ops, Impl a_impl, Impl b_impl, bool minim
     Side::Outcome oa = a->Exchange(req);
     Side::Outcome ob = b->Exchange(req);
     gen.Observe(req, oa.reply ? &*oa.reply : nullptr, oa.conn_closed);
-    if (trace) std::printf("op %d %s\n%s", i, Describe(req).c_str(), JoinLines(oa.lines, "    ").c_str());
+    if (trace)
+      std::printf("op %d %s\n%s", i, Describe(req).c_str(), JoinLines(oa.lines, "    ").c_str());
     if (oa.lines != ob.lines) {
       if (!first) first = reqs.size() - 1;
       if (++differences <= kMaxReportedDifferences) {
@@ -649,10 +669,9 @@ std::string RunSeed(uint64_t seed, int ops, Impl a_impl, Impl b_impl, bool minim
     if (a->broken() || b->broken()) {
       for (Side* s : {&*a, &*b}) {
         if (!s->broken()) continue;
-        report += fmt::format("seed {} stopped at op {}: {} {}; its log:\n{}\n", seed, i,
-                              ImplName(s->impl()),
-                              s->daemon().Alive() ? "stopped answering" : "died",
-                              s->daemon().LogTail(2000));
+        report += fmt::format(
+            "seed {} stopped at op {}: {} {}; its log:\n{}\n", seed, i, ImplName(s->impl()),
+            s->daemon().Alive() ? "stopped answering" : "died", s->daemon().LogTail(2000));
       }
       break;
     }
@@ -662,7 +681,8 @@ std::string RunSeed(uint64_t seed, int ops, Impl a_impl, Impl b_impl, bool minim
                           differences - kMaxReportedDifferences, seed);
   }
   // XPV_DIFF_MINIMIZE_OP=N shrinks the difference at op N instead of the first one.
-  if (const int op = EnvInt("XPV_DIFF_MINIMIZE_OP", -1); op >= 0 && op < static_cast<int>(reqs.size())) {
+  if (const int op = EnvInt("XPV_DIFF_MINIMIZE_OP", -1);
+      op >= 0 && op < static_cast<int>(reqs.size())) {
     first = static_cast<size_t>(op);
   }
   if (first && minimize) {

@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 // Compile definitions from tests/xenstore/CMakeLists.txt.
 constexpr const char* kBuiltDaemon = XPV_XENSTORED_BIN;
 constexpr const char* kBuiltPeerDir = XPV_XS_PEER_DIR;  // shared/peers/xenstored
-constexpr const char* kPeerBuild = XPV_XS_PEER_BUILD;  // where its shim is built
+constexpr const char* kPeerBuild = XPV_XS_PEER_BUILD;   // where its shim is built
 constexpr const char* kXenDaemon = "/usr/lib/xen-4.17/bin/xenstored";
 constexpr rlim_t kDaemonAddressSpace = rlim_t{4} << 30;
 
@@ -42,9 +42,13 @@ std::string PeerDir() {
   return kBuiltPeerDir;
 }
 
-bool Executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+bool Executable(const std::string& path) {
+  return ::access(path.c_str(), X_OK) == 0;
+}
 
-void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 int RemainingMs(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -104,7 +108,9 @@ std::string TempDir::Sub(std::string_view name) const {
   return p;
 }
 
-std::string_view ImplName(Impl impl) { return impl == Impl::kXpv ? "xpv" : "xen"; }
+std::string_view ImplName(Impl impl) {
+  return impl == Impl::kXpv ? "xpv" : "xen";
+}
 
 std::string XpvDaemonPath() {
   if (const char* p = std::getenv("XPV_XENSTORED"); p && *p) return p;
@@ -118,7 +124,8 @@ std::string Unavailable(Impl impl) {
     return {};
   }
   if (!Executable(kXenDaemon)) {
-    return fmt::format("Xen's C xenstored is absent ({}; Debian package xen-utils-4.17)", kXenDaemon);
+    return fmt::format("Xen's C xenstored is absent ({}; Debian package xen-utils-4.17)",
+                       kXenDaemon);
   }
   const std::string script = fmt::format("{}/start-cxenstored.sh", PeerDir());
   if (!Executable(script)) {
@@ -164,7 +171,8 @@ Result<Daemon> Daemon::Start(Impl impl, const std::string& dir,
     // builds reserve terabytes of address space, so they go unlimited.
     rlimit as_limit{RLIM_INFINITY, RLIM_INFINITY};
 #ifndef XPV_TEST_SANITIZED
-    if (std::getenv("XPV_XENSTORED") == nullptr) as_limit = {kDaemonAddressSpace, kDaemonAddressSpace};
+    if (std::getenv("XPV_XENSTORED") == nullptr)
+      as_limit = {kDaemonAddressSpace, kDaemonAddressSpace};
 #endif
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
@@ -190,8 +198,9 @@ Result<Daemon> Daemon::Start(Impl impl, const std::string& dir,
   } else {
     if (std::string why = Unavailable(Impl::kXen); !why.empty()) return Err(ENOENT, "xen daemon");
     d.log_ = dir + "/xenstored.log";
-    std::string cmd = fmt::format("XSPEER_BUILD='{}' XSPEER_TIMEOUT=600 timeout 60 '{}/start-cxenstored.sh' '{}'",
-                                  kPeerBuild, PeerDir(), dir);
+    std::string cmd =
+        fmt::format("XSPEER_BUILD='{}' XSPEER_TIMEOUT=600 timeout 60 '{}/start-cxenstored.sh' '{}'",
+                    kPeerBuild, PeerDir(), dir);
     for (const auto& a : extra) cmd += fmt::format(" '{}'", a);
     FILE* p = ::popen(cmd.c_str(), "r");
     if (p == nullptr) return Err(errno, "popen");
@@ -244,7 +253,9 @@ Daemon& Daemon::operator=(Daemon&& o) noexcept {
   return *this;
 }
 
-Daemon::~Daemon() { Kill(); }
+Daemon::~Daemon() {
+  Kill();
+}
 
 bool Daemon::Alive() const {
   if (pid_ <= 0) return false;
@@ -302,7 +313,9 @@ int Daemon::FdCount() const {
   return ec ? -1 : n;
 }
 
-std::string Daemon::LogTail(size_t max) const { return ReadFileTail(log_, max); }
+std::string Daemon::LogTail(size_t max) const {
+  return ReadFileTail(log_, max);
+}
 
 // ---------------------------------------------------------------------------------------------
 // RawConn
@@ -316,8 +329,8 @@ Status RawConn::SendBytes(std::string_view bytes, int timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   size_t off = 0;
   while (off < bytes.size()) {
-    const ssize_t n = ::send(fd_.get(), bytes.data() + off, bytes.size() - off,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n =
+        ::send(fd_.get(), bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) {
       off += static_cast<size_t>(n);
       continue;

@@ -39,7 +39,9 @@ class TempDir {
 enum class Impl { kXpv, kXen };
 std::string_view ImplName(Impl impl);
 // For GoogleTest's messages.
-inline void PrintTo(Impl impl, std::ostream* os) { *os << ImplName(impl); }
+inline void PrintTo(Impl impl, std::ostream* os) {
+  *os << ImplName(impl);
+}
 
 // The xpv-xenstored binary: $XPV_XENSTORED, else the build's ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}.
 std::string XpvDaemonPath();

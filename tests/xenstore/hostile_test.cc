@@ -28,7 +28,9 @@ std::string Header(uint32_t type, uint32_t req_id, uint32_t tx_id, uint32_t len)
   return out;
 }
 
-std::string ErrorPayload(std::string_view name) { return Z(name); }
+std::string ErrorPayload(std::string_view name) {
+  return Z(name);
+}
 
 class Hostile : public ::testing::TestWithParam<Impl> {
  protected:
@@ -111,15 +113,26 @@ TEST_P(Hostile, PayloadOver4096BytesDropsConnection) {
 
 // Paths Xen's is_valid_path() refuses: each is answered with an error, never dropped or crashed.
 TEST_P(Hostile, InvalidPathsAreRefused) {
-  const std::vector<std::string> bad = {
-      "",      "/d/",    "/d//a",  "//",    "/d/a b", "/d/a$",  "r/",
-      "@foo",  "/d/\xc3\xa9",      "/d/a\n", "/d/.",   "/d/..", "/d/a*",
-      "/" + std::string(3100, 'x'), "r" + std::string(2100, 'x'),
-      "/" + std::string(4000, 'y')};
+  const std::vector<std::string> bad = {"",
+                                        "/d/",
+                                        "/d//a",
+                                        "//",
+                                        "/d/a b",
+                                        "/d/a$",
+                                        "r/",
+                                        "@foo",
+                                        "/d/\xc3\xa9",
+                                        "/d/a\n",
+                                        "/d/.",
+                                        "/d/..",
+                                        "/d/a*",
+                                        "/" + std::string(3100, 'x'),
+                                        "r" + std::string(2100, 'x'),
+                                        "/" + std::string(4000, 'y')};
   RawConn c = Connect();
   for (const auto& p : bad) {
-    for (uint32_t type : {XS_WRITE, XS_READ, XS_MKDIR, XS_RM, XS_DIRECTORY, XS_GET_PERMS,
-                          XS_SET_PERMS, XS_WATCH}) {
+    for (uint32_t type :
+         {XS_WRITE, XS_READ, XS_MKDIR, XS_RM, XS_DIRECTORY, XS_GET_PERMS, XS_SET_PERMS, XS_WATCH}) {
       std::string payload = Z(p);
       if (type == XS_WRITE) payload += "v";
       if (type == XS_SET_PERMS) payload += Z("n0");
@@ -154,7 +167,7 @@ TEST_P(Hostile, MalformedOnePathPayloadsAreEinval) {
   RawConn c = Connect();
   ASSERT_TRUE(c.Call(XS_WRITE, 0, Z("/m") + "v"));
   for (const std::string& payload : {std::string("/m"), std::string(""), Z("/m") + "tail",
-                                    Strings({"/m", "extra"}), Strings({"/m", ""}), Z("")}) {
+                                     Strings({"/m", "extra"}), Strings({"/m", ""}), Z("")}) {
     for (uint32_t type : {XS_READ, XS_DIRECTORY, XS_GET_PERMS, XS_MKDIR, XS_RM}) {
       SCOPED_TRACE(RenderRequest(type, 0, 0, payload));
       auto m = c.Call(type, 0, payload);
@@ -178,10 +191,14 @@ TEST_P(Hostile, UnknownTransactionIdsAreRefused) {
   RawConn c = Connect();
   for (uint32_t tx : {1u, 2u, 77u, 0x80000000u, 0xffffffffu, theirs}) {
     SCOPED_TRACE(fmt::format("tx {}", tx));
-    for (auto [type, payload] : std::vector<std::pair<uint32_t, std::string>>{
-             {XS_WRITE, Z("/tx/k") + "v"}, {XS_READ, Z("/bystander")}, {XS_MKDIR, Z("/tx/m")},
-             {XS_RM, Z("/bystander")}, {XS_DIRECTORY, Z("/")}, {XS_TRANSACTION_END, Z("T")},
-             {XS_TRANSACTION_END, Z("F")}}) {
+    for (auto [type, payload] :
+         std::vector<std::pair<uint32_t, std::string>>{{XS_WRITE, Z("/tx/k") + "v"},
+                                                       {XS_READ, Z("/bystander")},
+                                                       {XS_MKDIR, Z("/tx/m")},
+                                                       {XS_RM, Z("/bystander")},
+                                                       {XS_DIRECTORY, Z("/")},
+                                                       {XS_TRANSACTION_END, Z("T")},
+                                                       {XS_TRANSACTION_END, Z("F")}}) {
       auto m = c.Call(type, tx, payload);
       ASSERT_TRUE(m) << std::strerror(m.error().code);
       EXPECT_EQ(Render(*m), RenderRequest(XS_ERROR, m->header.req_id, tx, Z("ENOENT")));
@@ -200,8 +217,8 @@ TEST_P(Hostile, UnknownTransactionIdsAreRefused) {
 TEST_P(Hostile, ClientDisconnectsMidMessage) {
   const std::string write = Header(XS_WRITE, 1, 0, 100) + Z("/mid/k") + std::string(93, 'v');
   ASSERT_EQ(write.size(), kHeaderSize + 100);
-  for (size_t cut : {size_t{1}, size_t{8}, kHeaderSize - 1, kHeaderSize, kHeaderSize + 3,
-                     write.size() - 1}) {
+  for (size_t cut :
+       {size_t{1}, size_t{8}, kHeaderSize - 1, kHeaderSize, kHeaderSize + 3, write.size() - 1}) {
     SCOPED_TRACE(fmt::format("cut after {} bytes", cut));
     {
       RawConn c = Connect();
@@ -269,7 +286,8 @@ TEST_P(Hostile, ClientNeverReadsWhileFloodingAndWatched) {
     for (int i = 0; i < 64; ++i) AppendMessage(batch, MsgType::kRead, i, 0, Z(big_node));
     while (!stop) {
       // Fills the socket until the daemon stops reading; never reads a byte back.
-      const ssize_t n = ::send(greedy.fd(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n =
+          ::send(greedy.fd(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         flooded_bytes += static_cast<uint64_t>(n);
         if (static_cast<size_t>(n) < batch.size()) std::this_thread::sleep_for(milliseconds(5));
@@ -294,8 +312,8 @@ TEST_P(Hostile, ClientNeverReadsWhileFloodingAndWatched) {
     if (!w || w->header.type != XS_WRITE) {
       failure = w ? Render(*w) : std::string(std::strerror(w.error().code));
     } else if (took > kPrompt) {
-      failure = fmt::format("WRITE took {} ms",
-                            std::chrono::duration_cast<milliseconds>(took).count());
+      failure =
+          fmt::format("WRITE took {} ms", std::chrono::duration_cast<milliseconds>(took).count());
     }
     ++writes;
     if (writes % 50 == 0) rss_max = std::max(rss_max, daemon_->RssKiB());
@@ -305,12 +323,13 @@ TEST_P(Hostile, ClientNeverReadsWhileFloodingAndWatched) {
   flooder.join();
   RecordProperty("writes", writes);
   RecordProperty("rss_growth_kib", static_cast<int>(rss_max - rss0));
-  std::printf("%s: %d writes (each firing %d watches of the silent client), flooded %llu KiB, "
-              "worst write %lld ms, RSS %llu -> max %llu KiB\n",
-              ImplName(GetParam()).data(), writes, kWatches,
-              static_cast<unsigned long long>(flooded_bytes / 1024),
-              static_cast<long long>(std::chrono::duration_cast<milliseconds>(worst).count()),
-              static_cast<unsigned long long>(rss0), static_cast<unsigned long long>(rss_max));
+  std::printf(
+      "%s: %d writes (each firing %d watches of the silent client), flooded %llu KiB, "
+      "worst write %lld ms, RSS %llu -> max %llu KiB\n",
+      ImplName(GetParam()).data(), writes, kWatches,
+      static_cast<unsigned long long>(flooded_bytes / 1024),
+      static_cast<long long>(std::chrono::duration_cast<milliseconds>(worst).count()),
+      static_cast<unsigned long long>(rss0), static_cast<unsigned long long>(rss_max));
   EXPECT_EQ(failure, "") << "the writing client was not served promptly";
   EXPECT_GT(writes, 100) << "the writing client was starved";
   EXPECT_LT(rss_max - rss0, kMaxGrowthKiB) << "daemon memory grew without bound";

@@ -18,8 +18,8 @@ inline constexpr uint32_t XS_GET_QUOTA = XS_DIRECTORY_PART + 3;
 inline constexpr uint32_t XS_SET_QUOTA = XS_DIRECTORY_PART + 4;
 inline constexpr uint32_t XS_TYPE_COUNT_LATEST = XS_DIRECTORY_PART + 5;
 
-// Server feature bits (xs_wire.h); XENSTORE_SERVER_FEATURE_WATCHDEPTH and _ERROR/_RECONNECTION as in
-// newer headers where 4.17's lacks them.
+// Server feature bits (xs_wire.h); XENSTORE_SERVER_FEATURE_WATCHDEPTH and _ERROR/_RECONNECTION as
+// in newer headers where 4.17's lacks them.
 #ifndef XENSTORE_SERVER_FEATURE_WATCHDEPTH
 inline constexpr uint32_t XENSTORE_SERVER_FEATURE_WATCHDEPTH = 4;
 #endif

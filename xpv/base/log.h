@@ -9,7 +9,8 @@ namespace xpv {
 
 enum class LogSink { kStderr, kSyslog };
 
-// Installs the process-wide logger. `level` is one of spdlog's names: trace, debug, info, warn, error.
+// Installs the process-wide logger. `level` is one of spdlog's names: trace, debug, info, warn,
+// error.
 void InitLogging(std::string_view program, LogSink sink, std::string_view level = "info");
 
 }  // namespace xpv

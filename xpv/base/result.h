@@ -22,7 +22,9 @@ struct Error {
 };
 
 // Mirrors std::unexpected: `return Err(ENOENT, "no such node");`
-inline Error Err(int code, std::string_view message = {}) { return Error{code, message}; }
+inline Error Err(int code, std::string_view message = {}) {
+  return Error{code, message};
+}
 
 // Result<T, E>: E is Error unless a caller needs a richer error (the toolstack's parsers carry the
 // whole "FILE:LINE: what is wrong" line).
@@ -80,21 +82,24 @@ class [[nodiscard]] Result<void, E> {
 };
 
 using Status = Result<void>;
-inline Status Ok() { return {}; }
+inline Status Ok() {
+  return {};
+}
 
 }  // namespace xpv
 
 // XPV_TRY(expr): evaluates a Result; on error returns the error from the enclosing function.
-#define XPV_TRY(expr)                                \
-  do {                                               \
-    auto&& xpv_try_result_ = (expr);                 \
+#define XPV_TRY(expr)                                     \
+  do {                                                    \
+    auto&& xpv_try_result_ = (expr);                      \
     if (!xpv_try_result_) return xpv_try_result_.error(); \
   } while (0)
 
 // XPV_ASSIGN_OR_RETURN(lhs, expr): `XPV_ASSIGN_OR_RETURN(auto fd, Open(path));`
 #define XPV_CONCAT_INNER_(a, b) a##b
 #define XPV_CONCAT_(a, b) XPV_CONCAT_INNER_(a, b)
-#define XPV_ASSIGN_OR_RETURN(lhs, expr) XPV_ASSIGN_OR_RETURN_IMPL_(XPV_CONCAT_(xpv_r_, __LINE__), lhs, expr)
+#define XPV_ASSIGN_OR_RETURN(lhs, expr) \
+  XPV_ASSIGN_OR_RETURN_IMPL_(XPV_CONCAT_(xpv_r_, __LINE__), lhs, expr)
 #define XPV_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                               \
   if (!tmp) return tmp.error();                    \

@@ -1,8 +1,8 @@
 // What devices see of the hypervisor: grants, event channels, foreign mappings, domain control.
 //
 // Two implementations sit behind these interfaces, chosen at start-up, never by #ifdef in device
-// code: platform/sim (xpv-hv, the simulated hypervisor: domains are processes, guest RAM is a memfd)
-// and platform/xen (real Xen through /dev/xen/*). Semantics are Xen's: grant_table.h and
+// code: platform/sim (xpv-hv, the simulated hypervisor: domains are processes, guest RAM is a
+// memfd) and platform/xen (real Xen through /dev/xen/*). Semantics are Xen's: grant_table.h and
 // event_channel.h in libxen-dev; per-operation results are GNTST_* codes.
 #pragma once
 

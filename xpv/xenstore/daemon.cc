@@ -51,7 +51,9 @@ class FdWatch final : public Pollable {
 
 }  // namespace
 
-std::string DefaultSocketPath() { return Client::DefaultSocketPath(); }
+std::string DefaultSocketPath() {
+  return Client::DefaultSocketPath();
+}
 
 int RunDaemon(const DaemonOptions& options) {
   InitLogging("xpv-xenstored", options.log_sink, options.log_level);
@@ -86,8 +88,7 @@ int RunDaemon(const DaemonOptions& options) {
   std::unique_ptr<PlatformRings> rings;
   std::unique_ptr<RingDomains> ring_domains;
   std::unique_ptr<FdWatch> event_watch, death_watch;
-  platform::DomainControl* control =
-      options.platform ? options.platform->control() : nullptr;
+  platform::DomainControl* control = options.platform ? options.platform->control() : nullptr;
   if (options.platform) {
     if (!control) {
       spdlog::error("platform: this domain is not privileged: cannot map domains' rings");
@@ -116,7 +117,7 @@ int RunDaemon(const DaemonOptions& options) {
   }
 
   g_server = server->get();
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);

@@ -22,7 +22,9 @@ constexpr uint32_t kServerFeatures = XENSTORE_SERVER_FEATURE_RECONNECTION |
                                      XENSTORE_SERVER_FEATURE_ERROR |
                                      abi::XENSTORE_SERVER_FEATURE_WATCHDEPTH;
 
-std::string Ack() { return std::string("OK", 3); }
+std::string Ack() {
+  return std::string("OK", 3);
+}
 
 std::string WithNul(std::string_view s) {
   std::string out(s);
@@ -76,7 +78,8 @@ class Engine::Accessor {
   // against the nodes quota, so one deep WRITE cannot overshoot it.
   int64_t NodesToCreate(const std::string& path) {
     int64_t n = 1;
-    for (std::string p(ParentPath(path)); p != "/" && !Get(p).exists; p = std::string(ParentPath(p))) {
+    for (std::string p(ParentPath(path)); p != "/" && !Get(p).exists;
+         p = std::string(ParentPath(p))) {
       ++n;
     }
     return n;
@@ -275,7 +278,9 @@ Conn::Conn(Engine& engine, Sink& sink, DomId domid, Privilege privilege)
   engine_.Register(this);
 }
 
-Conn::~Conn() { engine_.Unregister(this); }
+Conn::~Conn() {
+  engine_.Unregister(this);
+}
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   // Xen's daemon starts with "/", "/tool" and "/tool/xenstored", all "n0".
@@ -301,7 +306,9 @@ void Engine::Unregister(Conn* conn) {
   }
 }
 
-void Engine::AttachDomainConn(DomId domid, Conn* conn) { DomainFor(domid).conn = conn; }
+void Engine::AttachDomainConn(DomId domid, Conn* conn) {
+  DomainFor(domid).conn = conn;
+}
 
 bool Engine::IsIntroduced(DomId domid) const {
   auto it = domains_.find(domid);
@@ -359,8 +366,8 @@ Node* Engine::CreatePath(const Caller& caller, std::string_view path, std::strin
     if (end == std::string_view::npos) end = path.size();
     const bool last = end == path.size();
     PermsRef perms = InheritedPerms(caller, node->perms());
-    node = tree_.AddChild(node, path.substr(pos, end - pos), last ? std::move(value) : std::string(),
-                          std::move(perms));
+    node = tree_.AddChild(node, path.substr(pos, end - pos),
+                          last ? std::move(value) : std::string(), std::move(perms));
     built = std::string(path.substr(0, end));
     CountOwner(*node, +1);
     if (listener_) listener_({Mutation::Kind::kSet, built, node});
@@ -504,7 +511,8 @@ struct Route {
 
 Route RouteFor(uint32_t type) {
   switch (static_cast<MsgType>(type)) {
-    case MsgType::kControl: return {kPriv, true};
+    case MsgType::kControl:
+      return {kPriv, true};
     case MsgType::kDirectory:
     case MsgType::kDirectoryPart:
     case MsgType::kRead:
@@ -514,12 +522,15 @@ Route RouteFor(uint32_t type) {
     case MsgType::kRm:
     case MsgType::kSetPerms:
     case MsgType::kTransactionStart:
-    case MsgType::kTransactionEnd: return {kNone, true};
+    case MsgType::kTransactionEnd:
+      return {kNone, true};
     case MsgType::kGetDomainPath:
     case MsgType::kResetWatches:
-    case MsgType::kGetFeature: return {kNone, true};
+    case MsgType::kGetFeature:
+      return {kNone, true};
     case MsgType::kWatch:
-    case MsgType::kUnwatch: return {kNoTx, true};
+    case MsgType::kUnwatch:
+      return {kNoTx, true};
     case MsgType::kIntroduce:
     case MsgType::kRelease:
     case MsgType::kIsDomainIntroduced:
@@ -527,8 +538,10 @@ Route RouteFor(uint32_t type) {
     case MsgType::kSetTarget:
     case MsgType::kSetFeature:
     case MsgType::kGetQuota:
-    case MsgType::kSetQuota: return {kPriv, true};
-    default: return {kNone, false};
+    case MsgType::kSetQuota:
+      return {kPriv, true};
+    default:
+      return {kNone, false};
   }
 }
 }  // namespace
@@ -582,31 +595,80 @@ Result<std::string> Engine::Dispatch(Conn& conn, Transaction* tx, const Message&
   }
   Result<std::string> r = Err(ENOSYS);
   switch (msg.type()) {
-    case MsgType::kRead: r = DoRead(conn, *acc, msg); break;
-    case MsgType::kDirectory: r = DoDirectory(conn, *acc, msg); break;
-    case MsgType::kDirectoryPart: r = DoDirectoryPart(conn, *acc, msg); break;
-    case MsgType::kGetPerms: r = DoGetPerms(conn, *acc, msg); break;
-    case MsgType::kWrite: r = DoWrite(conn, *acc, msg); break;
-    case MsgType::kMkdir: r = DoMkdir(conn, *acc, msg); break;
-    case MsgType::kRm: r = DoRm(conn, *acc, msg); break;
-    case MsgType::kSetPerms: r = DoSetPerms(conn, *acc, msg); break;
-    case MsgType::kWatch: r = DoWatch(conn, msg); break;
-    case MsgType::kUnwatch: r = DoUnwatch(conn, msg); break;
-    case MsgType::kTransactionStart: r = DoTransactionStart(conn, tx); break;
-    case MsgType::kTransactionEnd: r = DoTransactionEnd(conn, tx, msg); break;
-    case MsgType::kIntroduce: r = DoIntroduce(conn, msg); break;
-    case MsgType::kRelease: r = DoRelease(conn, msg); break;
-    case MsgType::kResume: r = DoResume(conn, msg); break;
-    case MsgType::kSetTarget: r = DoSetTarget(conn, msg); break;
-    case MsgType::kIsDomainIntroduced: r = DoIsDomainIntroduced(conn, msg); break;
-    case MsgType::kGetDomainPath: r = DoGetDomainPath(conn, msg); break;
-    case MsgType::kResetWatches: r = DoResetWatches(conn); break;
-    case MsgType::kControl: r = DoControl(conn, msg); break;
-    case MsgType::kGetFeature: r = DoGetFeature(conn, msg); break;
-    case MsgType::kSetFeature: r = DoSetFeature(conn, msg); break;
-    case MsgType::kGetQuota: r = DoGetQuota(conn, msg); break;
-    case MsgType::kSetQuota: r = DoSetQuota(conn, msg); break;
-    default: break;
+    case MsgType::kRead:
+      r = DoRead(conn, *acc, msg);
+      break;
+    case MsgType::kDirectory:
+      r = DoDirectory(conn, *acc, msg);
+      break;
+    case MsgType::kDirectoryPart:
+      r = DoDirectoryPart(conn, *acc, msg);
+      break;
+    case MsgType::kGetPerms:
+      r = DoGetPerms(conn, *acc, msg);
+      break;
+    case MsgType::kWrite:
+      r = DoWrite(conn, *acc, msg);
+      break;
+    case MsgType::kMkdir:
+      r = DoMkdir(conn, *acc, msg);
+      break;
+    case MsgType::kRm:
+      r = DoRm(conn, *acc, msg);
+      break;
+    case MsgType::kSetPerms:
+      r = DoSetPerms(conn, *acc, msg);
+      break;
+    case MsgType::kWatch:
+      r = DoWatch(conn, msg);
+      break;
+    case MsgType::kUnwatch:
+      r = DoUnwatch(conn, msg);
+      break;
+    case MsgType::kTransactionStart:
+      r = DoTransactionStart(conn, tx);
+      break;
+    case MsgType::kTransactionEnd:
+      r = DoTransactionEnd(conn, tx, msg);
+      break;
+    case MsgType::kIntroduce:
+      r = DoIntroduce(conn, msg);
+      break;
+    case MsgType::kRelease:
+      r = DoRelease(conn, msg);
+      break;
+    case MsgType::kResume:
+      r = DoResume(conn, msg);
+      break;
+    case MsgType::kSetTarget:
+      r = DoSetTarget(conn, msg);
+      break;
+    case MsgType::kIsDomainIntroduced:
+      r = DoIsDomainIntroduced(conn, msg);
+      break;
+    case MsgType::kGetDomainPath:
+      r = DoGetDomainPath(conn, msg);
+      break;
+    case MsgType::kResetWatches:
+      r = DoResetWatches(conn);
+      break;
+    case MsgType::kControl:
+      r = DoControl(conn, msg);
+      break;
+    case MsgType::kGetFeature:
+      r = DoGetFeature(conn, msg);
+      break;
+    case MsgType::kSetFeature:
+      r = DoSetFeature(conn, msg);
+      break;
+    case MsgType::kGetQuota:
+      r = DoGetQuota(conn, msg);
+      break;
+    case MsgType::kSetQuota:
+      r = DoSetQuota(conn, msg);
+      break;
+    default:
+      break;
   }
   // Not after TRANSACTION_END: the transaction (and what `acc` refers to) is gone.
   if (r && tx && msg.type() != MsgType::kTransactionEnd && !conn.caller_.privileged &&
@@ -617,8 +679,7 @@ Result<std::string> Engine::Dispatch(Conn& conn, Transaction* tx, const Message&
   return r;
 }
 
-Result<std::string> Engine::Resolve(const Conn& conn, std::string_view raw,
-                                    Special special) const {
+Result<std::string> Engine::Resolve(const Conn& conn, std::string_view raw, Special special) const {
   // Xen clamps path-max to XENSTORE_REL_PATH_MAX.
   const size_t path_max =
       std::min<size_t>(options_.quotas.get(QuotaKind::kPathMax), XENSTORE_REL_PATH_MAX);
@@ -819,9 +880,8 @@ Result<std::string> Engine::DoUnwatch(Conn& conn, const Message& msg) {
   if (!IsSpecial(path) && (path.empty() || path[0] != '/')) {
     path = DomainPath(conn.domid().value) + "/" + path;
   }
-  auto it = std::find_if(conn.watches_.begin(), conn.watches_.end(), [&](const Watch& w) {
-    return w.path == path && w.token == args[1];
-  });
+  auto it = std::find_if(conn.watches_.begin(), conn.watches_.end(),
+                         [&](const Watch& w) { return w.path == path && w.token == args[1]; });
   if (it == conn.watches_.end()) return Err(ENOENT);
   conn.watches_.erase(it);
   UpdateWatching(conn);
@@ -1105,9 +1165,11 @@ Result<std::string> Engine::DoControl(Conn&, const Message& msg) {
       }
     }
     std::string out = fmt::format("Domain {}:\n", domid.value);
-    const std::pair<std::string_view, uint64_t> rows[] = {
-        {"nodes", d.nodes}, {"watches", watches}, {"transactions", txs},
-        {"outstanding", 0}, {"memory", d.memory}};
+    const std::pair<std::string_view, uint64_t> rows[] = {{"nodes", d.nodes},
+                                                          {"watches", watches},
+                                                          {"transactions", txs},
+                                                          {"outstanding", 0},
+                                                          {"memory", d.memory}};
     for (const auto& [name, value] : rows) {
       fmt::format_to(std::back_inserter(out), "{:<16}: {:8}\n", name, value);
     }
@@ -1126,8 +1188,8 @@ std::string Engine::MemReport() const {
   std::string out = fmt::format("nodes: {}\nconnections: {}\nwatches: {}\ntransactions: {}\n",
                                 tree_.node_count(), conns_.size(), watches, txs);
   for (const auto& [id, d] : domains_) {
-    fmt::format_to(std::back_inserter(out), "domain {}: nodes {} memory {}{}\n", id.value,
-                   d.nodes, d.memory, d.introduced ? "" : " (not introduced)");
+    fmt::format_to(std::back_inserter(out), "domain {}: nodes {} memory {}{}\n", id.value, d.nodes,
+                   d.memory, d.introduced ? "" : " (not introduced)");
   }
   return out;
 }

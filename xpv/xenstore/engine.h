@@ -41,9 +41,9 @@ class Sink {
 };
 
 struct Watch {
-  std::string path;   // canonical: absolute or @special
+  std::string path;  // canonical: absolute or @special
   std::string token;
-  size_t strip = 0;   // bytes stripped from event paths (relative watches)
+  size_t strip = 0;  // bytes stripped from event paths (relative watches)
   uint32_t depth = UINT32_MAX;
 };
 
@@ -81,7 +81,8 @@ class Conn {
 class DomainHooks {
  public:
   virtual ~DomainHooks() = default;
-  // Creates or re-binds the ring connection of `domid`. The engine records the domain as introduced.
+  // Creates or re-binds the ring connection of `domid`. The engine records the domain as
+  // introduced.
   virtual Status Introduce(DomId domid, uint64_t gfn, uint32_t port) = 0;
   // Drops the ring connection of `domid`, if any.
   virtual void Release(DomId domid) = 0;
@@ -155,9 +156,9 @@ class Engine {
 
   struct Change {
     std::string path;
-    bool exact;        // removed descendants: fire only watches on exactly this path
-    PermsRef perms;    // the node's permissions for filtering (old ones for a removed node)
-    PermsRef perms2;   // SET_PERMS: the new permissions; either allows delivery
+    bool exact;       // removed descendants: fire only watches on exactly this path
+    PermsRef perms;   // the node's permissions for filtering (old ones for a removed node)
+    PermsRef perms2;  // SET_PERMS: the new permissions; either allows delivery
   };
 
   using Handler = Result<std::string> (Engine::*)(Conn&, Accessor&, const Message&);
@@ -165,7 +166,8 @@ class Engine {
   void Register(Conn* conn);
   void Unregister(Conn* conn);
 
-  Result<std::string> Dispatch(Conn& conn, Transaction* tx, const Message& msg, MsgType* reply_type);
+  Result<std::string> Dispatch(Conn& conn, Transaction* tx, const Message& msg,
+                               MsgType* reply_type);
 
   Result<std::string> DoRead(Conn&, Accessor&, const Message&);
   Result<std::string> DoDirectory(Conn&, Accessor&, const Message&);
@@ -229,7 +231,7 @@ class Engine {
   uint64_t next_conn_seq_ = 0;
   std::unordered_map<DomId, Domain> domains_;
   std::map<std::string, PermsRef, std::less<>> special_;
-  std::vector<Change> pending_;  // changes of the request being handled, fired before its reply
+  std::vector<Change> pending_;     // changes of the request being handled, fired before its reply
   uint32_t soft_memory_ = 2097152;  // "quota-soft" memory: Xen 4.17's default
 };
 

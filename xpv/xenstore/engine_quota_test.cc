@@ -1,5 +1,6 @@
 // Quotas (CONTROL quota, GET_QUOTA / SET_QUOTA, and what each limits) and domain lifetime as it
-// affects accounting: dom0 is exempt, guests are not, and nothing a guest does gets it past a limit.
+// affects accounting: dom0 is exempt, guests are not, and nothing a guest does gets it past a
+// limit.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -65,7 +66,10 @@ TEST_F(QuotaTest, ControlQuotaSetAppliesToKnownAndLaterDomains) {
   ASSERT_EQ(Outcome(dom7.Write("a", "")), "OK");
   ASSERT_EQ(Outcome(dom7.Write("b", "")), "OK");
   EXPECT_EQ(Outcome(dom7.Write("c", "")), "ENOSPC");
-  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "7\0" "nodes\0"s), "3\0"s);
+  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota,
+                       "7\0"
+                       "nodes\0"s),
+            "3\0"s);
 }
 
 TEST_F(QuotaTest, Dom0IsExemptFromQuotas) {
@@ -84,36 +88,72 @@ TEST_F(QuotaTest, GetQuotaListsNamesAndReadsValues) {
   EXPECT_EQ(names->back(), '\0');
   for (const auto& q : kQuotaTable) EXPECT_NE(names->find(q.name), std::string::npos) << q.name;
   EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "nodes\0"s), "1000\0"s);
-  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "5\0" "watches\0"s), "128\0"s);
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kGetQuota, "9\0" "nodes\0"s)), "ENOENT");
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kGetQuota, "x\0" "nodes\0"s)), "EINVAL");
+  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota,
+                       "5\0"
+                       "watches\0"s),
+            "128\0"s);
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kGetQuota,
+                              "9\0"
+                              "nodes\0"s)),
+            "ENOENT");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kGetQuota,
+                              "x\0"
+                              "nodes\0"s)),
+            "EINVAL");
 }
 
 TEST_F(QuotaTest, SetQuotaOfOneDomainLimitsOnlyThatDomain) {
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kSetQuota, "5\0" "nodes\0" "2\0"s)), "OK");
-  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "5\0" "nodes\0"s), "2\0"s);
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kSetQuota,
+                              "5\0"
+                              "nodes\0"
+                              "2\0"s)),
+            "OK");
+  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota,
+                       "5\0"
+                       "nodes\0"s),
+            "2\0"s);
   EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "nodes\0"s), "1000\0"s);
   ASSERT_EQ(Outcome(dom5.Write("a", "")), "OK");
   EXPECT_EQ(Outcome(dom5.Write("b", "")), "ENOSPC");
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Outcome(dom6.Write(std::to_string(i), "")), "OK");
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetQuota, "9\0" "nodes\0" "2\0"s)), "ENOENT");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetQuota,
+                              "9\0"
+                              "nodes\0"
+                              "2\0"s)),
+            "ENOENT");
 }
 
 TEST_F(QuotaTest, SetQuotaGlobalIsTheDefaultForNewDomains) {
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kSetQuota, "nodes\0" "2\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kSetQuota,
+                              "nodes\0"
+                              "2\0"s)),
+            "OK");
   EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "nodes\0"s), "2\0"s);
   testing::IntroduceWithHome(dom0, DomId(7));
-  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "7\0" "nodes\0"s), "2\0"s);
+  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota,
+                       "7\0"
+                       "nodes\0"s),
+            "2\0"s);
   FakeClient dom7(engine, DomId(7), Privilege::kUnprivileged);
   ASSERT_EQ(Outcome(dom7.Write("a", "")), "OK");
   EXPECT_EQ(Outcome(dom7.Write("b", "")), "ENOSPC");
 }
 
 TEST_F(QuotaTest, DomUCannotRaiseItsOwnQuota) {
-  EXPECT_EQ(Outcome(dom5.Call(MsgType::kSetQuota, "5\0" "nodes\0" "99999\0"s)), "EACCES");
-  EXPECT_EQ(Outcome(dom5.Call(MsgType::kSetQuota, "nodes\0" "99999\0"s)), "EACCES");
+  EXPECT_EQ(Outcome(dom5.Call(MsgType::kSetQuota,
+                              "5\0"
+                              "nodes\0"
+                              "99999\0"s)),
+            "EACCES");
+  EXPECT_EQ(Outcome(dom5.Call(MsgType::kSetQuota,
+                              "nodes\0"
+                              "99999\0"s)),
+            "EACCES");
   EXPECT_EQ(Outcome(dom5.Control({"quota", "set", "nodes", "99999"})), "EACCES");
-  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "5\0" "nodes\0"s), "1000\0"s);
+  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota,
+                       "5\0"
+                       "nodes\0"s),
+            "1000\0"s);
 }
 
 // Xen 4.17 charges a node's whole record (header, permissions, value, children) to node-size.
@@ -247,7 +287,11 @@ TEST_F(QuotaTest, RequestsFromAReleasedDomainsConnectionKeepAccountingConsistent
   ASSERT_EQ(Outcome(dom0.Call(MsgType::kRelease, "5\0"s)), "OK");
   (void)dom5.TxEnd(tx, true);
   (void)dom5.Write("/local/domain/6/x", "");
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "5\0" "1\0" "2\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "5\0"
+                              "1\0"
+                              "2\0"s)),
+            "OK");
   long long owned = 0;
   engine.ForEachNode([&](std::string_view, const Node& n) { owned += n.owner() == DomId(5); });
   EXPECT_EQ(OwnedNodes(DomId(5)), owned);
@@ -259,7 +303,11 @@ TEST_F(QuotaTest, ReleasingADomainThatOwnsTheRootLeavesNothingChargedToIt) {
   ASSERT_EQ(Outcome(dom0.SetPerms("/", {"r5"})), "OK");
   ASSERT_EQ(OwnedNodes(DomId(5)), 2);
   ASSERT_EQ(Outcome(dom0.Call(MsgType::kRelease, "5\0"s)), "OK");
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "5\0" "1\0" "2\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "5\0"
+                              "1\0"
+                              "2\0"s)),
+            "OK");
   long long owned = 0;
   engine.ForEachNode([&](std::string_view, const Node& n) { owned += n.owner() == DomId(5); });
   EXPECT_EQ(owned, 0);
@@ -272,7 +320,11 @@ TEST_F(QuotaTest, DomainGoneRemovesWhatTheDomainOwned) {
   engine.DomainGone(DomId(5));
   EXPECT_EQ(Outcome(dom0.Read("/local/domain/5")), "ENOENT");
   EXPECT_FALSE(engine.IsIntroduced(DomId(5)));
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "5\0" "1\0" "2\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "5\0"
+                              "1\0"
+                              "2\0"s)),
+            "OK");
   EXPECT_EQ(OwnedNodes(DomId(5)), 0);
 }
 

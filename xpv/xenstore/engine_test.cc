@@ -58,10 +58,15 @@ TEST_F(EngineTest, AcknowledgementsAreOkWithNulAndEchoTheType) {
       {MsgType::kWatch, "/a\0tok\0"s},
       {MsgType::kUnwatch, "/a\0tok\0"s},
       {MsgType::kResetWatches, ""s},
-      {MsgType::kIntroduce, "9\0" "1234\0" "3\0"s},
+      {MsgType::kIntroduce,
+       "9\0"
+       "1234\0"
+       "3\0"s},
       {MsgType::kResume, "9\0"s},
       {MsgType::kRelease, "9\0"s},
-      {MsgType::kSetTarget, "5\0" "6\0"s},
+      {MsgType::kSetTarget,
+       "5\0"
+       "6\0"s},
       {MsgType::kControl, "check\0"s},
   };
   for (const auto& [type, payload] : requests) {
@@ -156,7 +161,9 @@ DirPart ParseDirPart(const std::string& payload) {
 TEST_F(EngineTest, DirectoryPartIsGenerationThenChildrenThenEmptyString) {
   ASSERT_EQ(Outcome(dom0.Mkdir("/d/a")), "OK");
   ASSERT_EQ(Outcome(dom0.Mkdir("/d/bb")), "OK");
-  RecordedReply r = dom0.Send(MsgType::kDirectoryPart, "/d\0" "0\0"s);
+  RecordedReply r = dom0.Send(MsgType::kDirectoryPart,
+                              "/d\0"
+                              "0\0"s);
   ASSERT_EQ(r.type, MsgType::kDirectoryPart);
   DirPart all = ParseDirPart(r.payload);
   EXPECT_EQ(all.names, (Names{"a", "bb"}));
@@ -164,19 +171,39 @@ TEST_F(EngineTest, DirectoryPartIsGenerationThenChildrenThenEmptyString) {
   EXPECT_FALSE(all.gen.empty());
   EXPECT_EQ(all.gen.find_first_not_of("0123456789"), std::string::npos);
   // The offset counts bytes of the child list.
-  EXPECT_EQ(ParseDirPart(dom0.Send(MsgType::kDirectoryPart, "/d\0" "2\0"s).payload).names,
+  EXPECT_EQ(ParseDirPart(dom0.Send(MsgType::kDirectoryPart,
+                                   "/d\0"
+                                   "2\0"s)
+                             .payload)
+                .names,
             (Names{"bb"}));
-  EXPECT_EQ(ParseDirPart(dom0.Send(MsgType::kDirectoryPart, "/d\0" "5\0"s).payload).names,
+  EXPECT_EQ(ParseDirPart(dom0.Send(MsgType::kDirectoryPart,
+                                   "/d\0"
+                                   "5\0"s)
+                             .payload)
+                .names,
             Names{});
-  EXPECT_EQ(ParseDirPart(dom0.Send(MsgType::kDirectoryPart, "/d\0" "99\0"s).payload).names,
+  EXPECT_EQ(ParseDirPart(dom0.Send(MsgType::kDirectoryPart,
+                                   "/d\0"
+                                   "99\0"s)
+                             .payload)
+                .names,
             Names{});
 }
 
 TEST_F(EngineTest, DirectoryPartGenerationChangesWithTheChildList) {
   ASSERT_EQ(Outcome(dom0.Mkdir("/d/a")), "OK");
-  const std::string g1 = ParseDirPart(dom0.Send(MsgType::kDirectoryPart, "/d\0" "0\0"s).payload).gen;
+  const std::string g1 = ParseDirPart(dom0.Send(MsgType::kDirectoryPart,
+                                                "/d\0"
+                                                "0\0"s)
+                                          .payload)
+                             .gen;
   ASSERT_EQ(Outcome(dom0.Mkdir("/d/b")), "OK");
-  const std::string g2 = ParseDirPart(dom0.Send(MsgType::kDirectoryPart, "/d\0" "0\0"s).payload).gen;
+  const std::string g2 = ParseDirPart(dom0.Send(MsgType::kDirectoryPart,
+                                                "/d\0"
+                                                "0\0"s)
+                                          .payload)
+                             .gen;
   EXPECT_NE(g1, g2);
 }
 
@@ -193,8 +220,7 @@ TEST_F(EngineTest, DirectoryTooLargeForOneReplyIsE2BIGAndDirectoryPartPagesThrou
   std::string gen;
   int pages = 0;
   for (bool done = false; !done && pages < 100; ++pages) {
-    RecordedReply r =
-        dom0.Send(MsgType::kDirectoryPart, Strings({"/big", std::to_string(offset)}));
+    RecordedReply r = dom0.Send(MsgType::kDirectoryPart, Strings({"/big", std::to_string(offset)}));
     ASSERT_EQ(r.type, MsgType::kDirectoryPart);
     ASSERT_LE(r.payload.size(), kPayloadMax);
     DirPart part = ParseDirPart(r.payload);
@@ -222,11 +248,20 @@ TEST_F(EngineTest, GetFeatureWithoutArgumentsListsServerFeatures) {
 }
 
 TEST_F(EngineTest, SetAndGetFeatureOfADomain) {
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetFeature, "5\0" "4\0"s)), "OK");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetFeature,
+                              "5\0"
+                              "4\0"s)),
+            "OK");
   EXPECT_EQ(*dom0.Call(MsgType::kGetFeature, "5\0"s), "4\0"s);
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetFeature, "5\0" "1024\0"s)), "EINVAL");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetFeature,
+                              "5\0"
+                              "1024\0"s)),
+            "EINVAL");
   EXPECT_EQ(Outcome(dom0.Call(MsgType::kGetFeature, "9\0"s)), "ENOENT");
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetFeature, "9\0" "4\0"s)), "ENOENT");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetFeature,
+                              "9\0"
+                              "4\0"s)),
+            "ENOENT");
 }
 
 TEST_F(EngineTest, ControlCommands) {
@@ -248,40 +283,55 @@ TEST_F(EngineTest, ControlCommands) {
 TEST_F(EngineTest, MalformedArgumentsAreEINVAL) {
   const std::vector<std::pair<MsgType, std::string>> requests = {
       {MsgType::kRead, ""s},
-      {MsgType::kRead, "/a"s},                   // no terminator
-      {MsgType::kRead, "/a\0/b\0"s},             // two arguments
-      {MsgType::kRead, "/a\0junk"s},             // trailing bytes
+      {MsgType::kRead, "/a"s},        // no terminator
+      {MsgType::kRead, "/a\0/b\0"s},  // two arguments
+      {MsgType::kRead, "/a\0junk"s},  // trailing bytes
       {MsgType::kDirectory, ""s},
       {MsgType::kGetPerms, ""s},
       {MsgType::kMkdir, "/a\0/b\0"s},
       {MsgType::kRm, ""s},
-      {MsgType::kWrite, "/a"s},                  // no nul between path and value
+      {MsgType::kWrite, "/a"s},  // no nul between path and value
       {MsgType::kWrite, ""s},
-      {MsgType::kSetPerms, "/tool\0"s},          // no permissions
+      {MsgType::kSetPerms, "/tool\0"s},  // no permissions
       {MsgType::kSetPerms, "/tool\0x0\0"s},
       {MsgType::kSetPerms, "/tool\0r\0"s},
       {MsgType::kWatch, "/a\0"s},
-      {MsgType::kWatch, "/a\0t\0" "1\0" "x\0"s},
+      {MsgType::kWatch,
+       "/a\0t\0"
+       "1\0"
+       "x\0"s},
       {MsgType::kWatch, "/a\0t\0deep\0"s},
       {MsgType::kWatch, "/a\0t\0-1\0"s},
       {MsgType::kUnwatch, "/a\0"s},
       {MsgType::kTransactionEnd, "X\0"s},
       {MsgType::kTransactionEnd, ""s},
       {MsgType::kTransactionEnd, "T"s},
-      {MsgType::kIntroduce, "9\0" "1\0"s},
-      {MsgType::kIntroduce, "9\0" "1\0" "0\0"s},  // port 0
+      {MsgType::kIntroduce,
+       "9\0"
+       "1\0"s},
+      {MsgType::kIntroduce,
+       "9\0"
+       "1\0"
+       "0\0"s},  // port 0
       {MsgType::kRelease, ""s},
-      {MsgType::kRelease, "0\0"s},               // dom0 is never released
+      {MsgType::kRelease, "0\0"s},  // dom0 is never released
       {MsgType::kResume, "0\0"s},
       {MsgType::kSetTarget, "5\0"s},
       {MsgType::kDirectoryPart, "/tool\0"s},
       {MsgType::kGetDomainPath, ""s},
       {MsgType::kIsDomainIntroduced, ""s},
-      {MsgType::kGetQuota, "nodes\0" "5\0" "x\0"s},
+      {MsgType::kGetQuota,
+       "nodes\0"
+       "5\0"
+       "x\0"s},
       {MsgType::kGetQuota, "no-such-quota\0"s},
       {MsgType::kSetQuota, "nodes\0"s},
-      {MsgType::kSetQuota, "nodes\0" "many\0"s},
-      {MsgType::kSetQuota, "no-such-quota\0" "1\0"s},
+      {MsgType::kSetQuota,
+       "nodes\0"
+       "many\0"s},
+      {MsgType::kSetQuota,
+       "no-such-quota\0"
+       "1\0"s},
   };
   for (const auto& [type, payload] : requests) {
     RecordedReply r = dom0.Send(type, payload);
@@ -353,7 +403,9 @@ TEST_F(EngineTest, RmOfAMissingNodeIsFineOnlyIfItsParentExists) {
   EXPECT_EQ(Outcome(dom0.Rm("/a/missing/deeper")), "ENOENT");
 }
 
-TEST_F(EngineTest, RootCannotBeRemoved) { EXPECT_EQ(Outcome(dom0.Rm("/")), "EINVAL"); }
+TEST_F(EngineTest, RootCannotBeRemoved) {
+  EXPECT_EQ(Outcome(dom0.Rm("/")), "EINVAL");
+}
 
 TEST_F(EngineTest, ReadOfAMissingNodeIsENOENTForDom0) {
   EXPECT_EQ(Outcome(dom0.Read("/missing")), "ENOENT");
@@ -525,18 +577,34 @@ TEST_F(EngineTest, Dom0MayChangeOwners) {
 
 TEST_F(EngineTest, PrivilegedRequestsFromADomUAreEACCES) {
   const std::vector<std::pair<MsgType, std::string>> requests = {
-      {MsgType::kIntroduce, "9\0" "1\0" "3\0"s},
+      {MsgType::kIntroduce,
+       "9\0"
+       "1\0"
+       "3\0"s},
       {MsgType::kRelease, "6\0"s},
       {MsgType::kResume, "6\0"s},
-      {MsgType::kSetTarget, "5\0" "6\0"s},
+      {MsgType::kSetTarget,
+       "5\0"
+       "6\0"s},
       {MsgType::kIsDomainIntroduced, "6\0"s},
       {MsgType::kControl, "check\0"s},
-      {MsgType::kControl, "quota\0" "set\0" "nodes\0" "100000\0"s},
-      {MsgType::kSetFeature, "5\0" "4\0"s},
+      {MsgType::kControl,
+       "quota\0"
+       "set\0"
+       "nodes\0"
+       "100000\0"s},
+      {MsgType::kSetFeature,
+       "5\0"
+       "4\0"s},
       {MsgType::kGetFeature, "6\0"s},
       {MsgType::kGetQuota, "nodes\0"s},
-      {MsgType::kSetQuota, "nodes\0" "100000\0"s},
-      {MsgType::kSetQuota, "5\0" "nodes\0" "100000\0"s},
+      {MsgType::kSetQuota,
+       "nodes\0"
+       "100000\0"s},
+      {MsgType::kSetQuota,
+       "5\0"
+       "nodes\0"
+       "100000\0"s},
   };
   for (const auto& [type, payload] : requests) {
     EXPECT_EQ(dom5.Send(type, payload).payload, "EACCES\0"s)
@@ -544,7 +612,10 @@ TEST_F(EngineTest, PrivilegedRequestsFromADomUAreEACCES) {
   }
   EXPECT_FALSE(engine.IsIntroduced(DomId(9)));
   EXPECT_TRUE(engine.IsIntroduced(DomId(6)));
-  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota, "5\0" "nodes\0"s), "1000\0"s);
+  EXPECT_EQ(*dom0.Call(MsgType::kGetQuota,
+                       "5\0"
+                       "nodes\0"s),
+            "1000\0"s);
 }
 
 TEST_F(EngineTest, OnlyThePrivilegedSetSpecialPathPermissions) {
@@ -573,7 +644,10 @@ TEST_F(EngineTest, SetPermsNeedsAnOwnerThatCanExist) {
 TEST_F(EngineTest, SetTargetLetsADeviceModelActForItsGuest) {
   ASSERT_EQ(Outcome(dom6.Write("x", "v")), "OK");
   EXPECT_EQ(Outcome(dom5.Read("/local/domain/6/x")), "EACCES");
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kSetTarget, "5\0" "6\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kSetTarget,
+                              "5\0"
+                              "6\0"s)),
+            "OK");
   EXPECT_EQ(*dom5.Read("/local/domain/6/x"), "v");
   ASSERT_EQ(Outcome(dom5.Write("/local/domain/6/x", "w")), "OK");
   EXPECT_EQ(*dom6.Read("x"), "w");
@@ -589,14 +663,23 @@ TEST_F(EngineTest, SetTargetLetsADeviceModelActForItsGuest) {
 }
 
 TEST_F(EngineTest, SetTargetNeedsTwoIntroducedDomains) {
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetTarget, "5\0" "9\0"s)), "ENOENT");
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetTarget, "9\0" "5\0"s)), "ENOENT");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetTarget,
+                              "5\0"
+                              "9\0"s)),
+            "ENOENT");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetTarget,
+                              "9\0"
+                              "5\0"s)),
+            "ENOENT");
   EXPECT_EQ(Outcome(dom5.Read("/local/domain/6")), "EACCES");
 }
 
 TEST_F(EngineTest, SetTargetAfterTheDomainsConnectionClosedIsHarmless) {
   world_.dom5.reset();
-  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetTarget, "5\0" "6\0"s)), "OK");
+  EXPECT_EQ(Outcome(dom0.Call(MsgType::kSetTarget,
+                              "5\0"
+                              "6\0"s)),
+            "OK");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -669,8 +752,7 @@ TEST_F(EngineTest, RemovalFiresOnWatchedDescendantsExactlyOnce) {
   dom0.TakeEvents();
   ASSERT_EQ(Outcome(dom0.Rm("/a/b")), "OK");
   Events got = dom0.TakeEvents();
-  std::sort(got.begin(), got.end(),
-            [](const auto& x, const auto& y) { return x.token < y.token; });
+  std::sort(got.begin(), got.end(), [](const auto& x, const auto& y) { return x.token < y.token; });
   EXPECT_EQ(got, (Events{Ev("/a/b", "/a"), Ev("/a/b", "/a/b"), Ev("/a/b/c", "/a/b/c"),
                          Ev("/a/b/c/d", "/a/b/c/d")}));
 }
@@ -826,11 +908,19 @@ TEST_F(EngineTest, ClosedConnectionsStopReceivingEvents) {
 TEST_F(EngineTest, IntroduceFiresIntroduceDomainOncePerDomain) {
   ASSERT_EQ(Outcome(dom0.Watch("@introduceDomain", "in")), "OK");
   EXPECT_EQ(dom0.TakeEvents(), (Events{Ev("@introduceDomain", "in")}));
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "7\0" "100\0" "4\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "7\0"
+                              "100\0"
+                              "4\0"s)),
+            "OK");
   EXPECT_EQ(dom0.TakeEvents(), (Events{Ev("@introduceDomain", "in")}));
   EXPECT_TRUE(engine.IsIntroduced(DomId(7)));
   // Introducing it again (a re-bind) is not a new domain.
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "7\0" "100\0" "4\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "7\0"
+                              "100\0"
+                              "4\0"s)),
+            "OK");
   EXPECT_TRUE(dom0.TakeEvents().empty());
 }
 
@@ -859,11 +949,19 @@ TEST_F(EngineTest, DomUGetsDomainEventsOnlyWhenThePermissionsAllow) {
   ASSERT_EQ(Outcome(dom6.Watch("@releaseDomain", "out")), "OK");
   ASSERT_EQ(Outcome(dom6.Watch("@introduceDomain", "in")), "OK");
   dom6.TakeEvents();
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "8\0" "1\0" "2\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "8\0"
+                              "1\0"
+                              "2\0"s)),
+            "OK");
   ASSERT_EQ(Outcome(dom0.Call(MsgType::kRelease, "8\0"s)), "OK");
   EXPECT_TRUE(dom6.TakeEvents().empty());
   ASSERT_EQ(Outcome(dom0.SetPerms("@releaseDomain", {"n0", "r6"})), "OK");
-  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce, "8\0" "1\0" "2\0"s)), "OK");
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kIntroduce,
+                              "8\0"
+                              "1\0"
+                              "2\0"s)),
+            "OK");
   ASSERT_EQ(Outcome(dom0.Call(MsgType::kRelease, "8\0"s)), "OK");
   EXPECT_EQ(dom6.TakeEvents(), (Events{Ev("@releaseDomain", "out")}));
 }
@@ -887,8 +985,8 @@ TEST_F(EngineTest, MutationListenerSeesEachCreatedLevelAndTheRemovedTop) {
   ASSERT_EQ(Outcome(dom0.SetPerms("/m", {"n5"})), "OK");
   EXPECT_EQ(Outcome(dom6.Write("/m/x", "v")), "EACCES");
   ASSERT_EQ(Outcome(dom0.Rm("/m")), "OK");
-  EXPECT_EQ(log, (std::vector<std::string>{"set /m ", "set /m/a ", "set /m/a/b v",
-                                           "set /m/a/b w", "set /m ", "rm /m -"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"set /m ", "set /m/a ", "set /m/a/b v", "set /m/a/b w",
+                                           "set /m ", "rm /m -"}));
   engine.set_mutation_listener(nullptr);
 }
 

@@ -203,7 +203,8 @@ TEST_F(TransactionTest, SixtyFourConnectionsOnDisjointSubtreesAllCommitInterleav
       ASSERT_EQ(Outcome(c.Write("scratch/" + std::to_string(round), "x", txs[i])), "OK");
     }
     for (uint32_t i = 0; i < kConns; ++i) {
-      EXPECT_EQ(Outcome(clients[i]->TxEnd(txs[i], true)), "OK") << "conn " << i << " round " << round;
+      EXPECT_EQ(Outcome(clients[i]->TxEnd(txs[i], true)), "OK")
+          << "conn " << i << " round " << round;
     }
   }
   for (auto& c : clients) {
@@ -452,7 +453,8 @@ TEST_F(TransactionTest, TransactionNodesQuotaIsENOSPC) {
   EXPECT_LT(ok, 4);
   // Privileged transactions are exempt.
   const uint32_t t0 = Start(dom0);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(Outcome(dom0.Write("/q/" + std::to_string(i), "v", t0)), "OK");
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(Outcome(dom0.Write("/q/" + std::to_string(i), "v", t0)), "OK");
 }
 
 // A request answered ENOSPC has failed: it must not take effect when the transaction commits.
@@ -503,7 +505,8 @@ TEST_F(TransactionTest, TransactionCannotEscapeNodeQuotaInterleavedWithDirectWri
   ASSERT_EQ(Outcome(dom5.Mkdir("pt")), "OK");
   ASSERT_EQ(Outcome(dom5.Mkdir("pd")), "OK");
   const uint32_t tx = Start(dom5);
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(Outcome(dom5.Write("pt/" + std::to_string(i), "", tx)), "OK");
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Outcome(dom5.Write("pt/" + std::to_string(i), "", tx)), "OK");
   for (int i = 0; i < 5; ++i) ASSERT_EQ(Outcome(dom5.Write("pd/" + std::to_string(i), "")), "OK");
   EXPECT_EQ(Outcome(dom5.TxEnd(tx, true)), "ENOSPC");
   EXPECT_EQ(OwnedNodes(DomId(5)), 8);

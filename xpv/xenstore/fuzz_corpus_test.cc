@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "xpv/xenstore/path.h"
 #include "xpv/xenstore/testing/fake_sink.h"
 #include "xpv/xenstore/testing/fuzz_entry.h"
-#include "xpv/xenstore/path.h"
 #include "xpv/xenstore/wire.h"
 
 namespace xpv::xenstore {
@@ -51,7 +51,9 @@ std::vector<std::string> EngineCorpus() {
   c.push_back(WriteReq(kDom5Conn, "a/b", "v") + Req(kDom5Conn, MsgType::kRead, "a/b\0"s) +
               Req(kDom6Conn, MsgType::kRead, "/local/domain/5/a/b\0"s) +
               Req(kDom5Conn, MsgType::kDirectory, "a\0"s) + Req(kDom5Conn, MsgType::kRm, "a\0"s) +
-              Req(kDom0Conn, MsgType::kDirectoryPart, "/local/domain\0" "0\0"s));
+              Req(kDom0Conn, MsgType::kDirectoryPart,
+                  "/local/domain\0"
+                  "0\0"s));
   // Transactions: conflicting, disjoint, rm-then-recreate, commit after the tx's node vanished.
   c.push_back(WriteReq(kDom5Conn, "c", "0") + Req(kDom5Conn, MsgType::kTransactionStart, "\0"s) +
               Req(kDom5Conn, MsgType::kRead, "c\0"s, 1) + WriteReq(kDom5Conn, "c", "1", 1) +
@@ -68,31 +70,44 @@ std::vector<std::string> EngineCorpus() {
               Req(kDom5Conn, MsgType::kTransactionEnd, "T\0"s, 1) +
               Req(kDom5Conn, MsgType::kTransactionEnd, "T\0"s, 1));
   // Ownership moved by dom0 while a domU's transaction creates nodes.
-  c.push_back(Req(kDom6Conn, MsgType::kTransactionStart, "\0"s) +
-              WriteReq(kDom6Conn, "n1", "", 1) + WriteReq(kDom6Conn, "n2/n3", "", 1) +
+  c.push_back(Req(kDom6Conn, MsgType::kTransactionStart, "\0"s) + WriteReq(kDom6Conn, "n1", "", 1) +
+              WriteReq(kDom6Conn, "n2/n3", "", 1) +
               Req(kDom0Conn, MsgType::kSetPerms, "/local/domain/6\0n5\0r6\0"s) +
               Req(kDom6Conn, MsgType::kTransactionEnd, "T\0"s, 1) +
               Req(kDom0Conn, MsgType::kSetPerms, "/local/domain/6\0n6\0"s) +
               WriteReq(kDom6Conn, "n4", ""));
   // Quotas shrunk under running domains, then deep writes.
-  c.push_back(Req(kDom0Conn, MsgType::kControl, "quota\0set\0nodes\0" "4\0"s) +
+  c.push_back(Req(kDom0Conn, MsgType::kControl,
+                  "quota\0set\0nodes\0"
+                  "4\0"s) +
               WriteReq(kDom5Conn, "a/b/c/d/e/f/g/h", "") + WriteReq(kDom5Conn, "a/b", "") +
               Req(kDom5Conn, MsgType::kTransactionStart, "\0"s) +
               WriteReq(kDom5Conn, "t/u/v/w/x/y", "", 1) +
               Req(kDom5Conn, MsgType::kTransactionEnd, "T\0"s, 1) +
-              Req(kDom0Conn, MsgType::kControl, "quota\0" "5\0"s));
-  c.push_back(Req(kDom0Conn, MsgType::kControl, "quota\0set\0transaction-nodes\0" "2\0"s) +
+              Req(kDom0Conn, MsgType::kControl,
+                  "quota\0"
+                  "5\0"s));
+  c.push_back(Req(kDom0Conn, MsgType::kControl,
+                  "quota\0set\0transaction-nodes\0"
+                  "2\0"s) +
               Req(kDom5Conn, MsgType::kTransactionStart, "\0"s) + WriteReq(kDom5Conn, "a", "", 1) +
               WriteReq(kDom5Conn, "b", "", 1) + WriteReq(kDom5Conn, "c", "", 1) +
               Req(kDom5Conn, MsgType::kTransactionEnd, "T\0"s, 1));
   // Domain lifetime: release with nodes left, re-introduce, SET_TARGET across it.
   c.push_back(WriteReq(kDom5Conn, "keep/me", "") + Req(kDom0Conn, MsgType::kRelease, "5\0"s) +
               Req(kDom0Conn, MsgType::kRm, "/local/domain/5/keep\0"s) +
-              Req(kDom0Conn, MsgType::kIntroduce, "5\0" "1\0" "2\0"s) +
-              Req(kDom0Conn, MsgType::kSetTarget, "5\0" "6\0"s) + WriteReq(kDom5Conn, "again", "") +
-              WriteReq(kDom5Conn, "/local/domain/6/dm", "") +
+              Req(kDom0Conn, MsgType::kIntroduce,
+                  "5\0"
+                  "1\0"
+                  "2\0"s) +
+              Req(kDom0Conn, MsgType::kSetTarget,
+                  "5\0"
+                  "6\0"s) +
+              WriteReq(kDom5Conn, "again", "") + WriteReq(kDom5Conn, "/local/domain/6/dm", "") +
               Req(kDom0Conn, MsgType::kRelease, "6\0"s) +
-              Req(kDom0Conn, MsgType::kControl, "quota\0" "5\0"s));
+              Req(kDom0Conn, MsgType::kControl,
+                  "quota\0"
+                  "5\0"s));
   // Watches everywhere, then a big removal; special watches and resets.
   {
     std::string s;
@@ -109,15 +124,20 @@ std::vector<std::string> EngineCorpus() {
     std::string path = "/deep";
     while (path.size() + 2 <= kDefaultPathMax) path += "/x";
     c.push_back(WriteReq(kDom0Conn, path, "") + WriteReq(kDom0Conn, path + "/x", "") +
-                Req(kDom0Conn, MsgType::kControl, "quota\0set\0path-max\0" "5000\0"s) +
+                Req(kDom0Conn, MsgType::kControl,
+                    "quota\0set\0path-max\0"
+                    "5000\0"s) +
                 WriteReq(kDom0Conn, path + "/x", "") + Req(kDom0Conn, MsgType::kRm, "/deep\0"s));
   }
   // The largest replies: a directory too big for one message, a full value, many permissions.
   {
     std::string s;
-    for (int i = 0; i < 150; ++i) s += WriteReq(kDom0Conn, "/big/" + std::string(40, 'a' + i % 26) + std::to_string(i), "");
+    for (int i = 0; i < 150; ++i)
+      s += WriteReq(kDom0Conn, "/big/" + std::string(40, 'a' + i % 26) + std::to_string(i), "");
     s += Req(kDom0Conn, MsgType::kDirectory, "/big\0"s) +
-         Req(kDom0Conn, MsgType::kDirectoryPart, "/big\0" "0\0"s) +
+         Req(kDom0Conn, MsgType::kDirectoryPart,
+             "/big\0"
+             "0\0"s) +
          WriteReq(kDom0Conn, "/v", std::string(kPayloadMax - 3, 'v')) +
          Req(kDom0Conn, MsgType::kRead, "/v\0"s);
     std::string perms = "/v\0"s;
@@ -131,7 +151,9 @@ std::vector<std::string> EngineCorpus() {
     for (uint32_t t = 0; t < 256; ++t) {
       s += EncodeEngineFuzzRequest(kDom5Conn, t, 0, "");
       s += EncodeEngineFuzzRequest(kDom5Conn, t, 1, "\xff\x00junk/\x00"s);
-      s += EncodeEngineFuzzRequest(kDom0Conn, t, 0, "/local/domain/5\0" "0\0"s);
+      s += EncodeEngineFuzzRequest(kDom0Conn, t, 0,
+                                   "/local/domain/5\0"
+                                   "0\0"s);
     }
     c.push_back(s);
   }
@@ -148,20 +170,47 @@ TEST(FuzzCorpusTest, EngineHandWrittenScripts) {
 // Generated scripts: requests built from a small vocabulary of paths, permissions and values so
 // that they collide, from every connection, with transactions mixed in.
 std::string RandomEngineScript(std::mt19937& rng, int requests) {
-  static const std::array<std::string_view, 20> kPaths = {
-      "/a", "/a/b", "/a/b/c", "x", "x/y", "x/y/z", "/local/domain/5", "/local/domain/5/x",
-      "/local/domain/6/x", "/local/domain/6", "/tool", "/", "@releaseDomain", "@introduceDomain",
-      "", "/a//b", "deep/1/2/3/4/5/6/7", "/local/domain/6/x/y", "/local", "x/q"};
-  static const std::array<std::string_view, 8> kPerms = {"n0", "r5", "b6", "n5", "w5", "n6", "r7",
-                                                         "b0"};
-  static const std::array<MsgType, 19> kTypes = {
-      MsgType::kRead,           MsgType::kWrite,           MsgType::kWrite,
-      MsgType::kMkdir,          MsgType::kRm,              MsgType::kDirectory,
-      MsgType::kDirectoryPart,  MsgType::kGetPerms,        MsgType::kSetPerms,
-      MsgType::kWatch,          MsgType::kUnwatch,         MsgType::kTransactionStart,
-      MsgType::kTransactionEnd, MsgType::kTransactionEnd,  MsgType::kIntroduce,
-      MsgType::kRelease,        MsgType::kSetTarget,       MsgType::kControl,
-      MsgType::kSetQuota};
+  static const std::array<std::string_view, 20> kPaths = {"/a",
+                                                          "/a/b",
+                                                          "/a/b/c",
+                                                          "x",
+                                                          "x/y",
+                                                          "x/y/z",
+                                                          "/local/domain/5",
+                                                          "/local/domain/5/x",
+                                                          "/local/domain/6/x",
+                                                          "/local/domain/6",
+                                                          "/tool",
+                                                          "/",
+                                                          "@releaseDomain",
+                                                          "@introduceDomain",
+                                                          "",
+                                                          "/a//b",
+                                                          "deep/1/2/3/4/5/6/7",
+                                                          "/local/domain/6/x/y",
+                                                          "/local",
+                                                          "x/q"};
+  static const std::array<std::string_view, 8> kPerms = {"n0", "r5", "b6", "n5",
+                                                         "w5", "n6", "r7", "b0"};
+  static const std::array<MsgType, 19> kTypes = {MsgType::kRead,
+                                                 MsgType::kWrite,
+                                                 MsgType::kWrite,
+                                                 MsgType::kMkdir,
+                                                 MsgType::kRm,
+                                                 MsgType::kDirectory,
+                                                 MsgType::kDirectoryPart,
+                                                 MsgType::kGetPerms,
+                                                 MsgType::kSetPerms,
+                                                 MsgType::kWatch,
+                                                 MsgType::kUnwatch,
+                                                 MsgType::kTransactionStart,
+                                                 MsgType::kTransactionEnd,
+                                                 MsgType::kTransactionEnd,
+                                                 MsgType::kIntroduce,
+                                                 MsgType::kRelease,
+                                                 MsgType::kSetTarget,
+                                                 MsgType::kControl,
+                                                 MsgType::kSetQuota};
   auto pick = [&](auto& arr) { return arr[rng() % arr.size()]; };
   auto dom = [&] { return std::to_string(5 + rng() % 3); };
   // Transaction ids count up per connection from 1; guess which are open, assuming every
@@ -195,22 +244,41 @@ std::string RandomEngineScript(std::mt19937& rng, int requests) {
         break;
       }
       case MsgType::kWatch:
-        payload = rng() % 2 ? Strings({path, "t"}) : Strings({path, "t", std::to_string(rng() % 3)});
+        payload =
+            rng() % 2 ? Strings({path, "t"}) : Strings({path, "t", std::to_string(rng() % 3)});
         break;
-      case MsgType::kUnwatch: payload = Strings({path, "t"}); break;
-      case MsgType::kDirectoryPart: payload = Strings({path, std::to_string(rng() % 8)}); break;
-      case MsgType::kTransactionStart: payload = "\0"s; break;
-      case MsgType::kTransactionEnd: payload = rng() % 4 ? "T\0"s : "F\0"s; break;
-      case MsgType::kIntroduce: payload = Strings({dom(), "1", "2"}); break;
-      case MsgType::kRelease: payload = Strings({dom()}); break;
-      case MsgType::kSetTarget: payload = Strings({dom(), dom()}); break;
+      case MsgType::kUnwatch:
+        payload = Strings({path, "t"});
+        break;
+      case MsgType::kDirectoryPart:
+        payload = Strings({path, std::to_string(rng() % 8)});
+        break;
+      case MsgType::kTransactionStart:
+        payload = "\0"s;
+        break;
+      case MsgType::kTransactionEnd:
+        payload = rng() % 4 ? "T\0"s : "F\0"s;
+        break;
+      case MsgType::kIntroduce:
+        payload = Strings({dom(), "1", "2"});
+        break;
+      case MsgType::kRelease:
+        payload = Strings({dom()});
+        break;
+      case MsgType::kSetTarget:
+        payload = Strings({dom(), dom()});
+        break;
       case MsgType::kControl:
         payload = rng() % 2 ? Strings({"quota", "set", rng() % 2 ? "nodes" : "transaction-nodes",
                                        std::to_string(2 + rng() % 6)})
                             : Strings({"quota", dom()});
         break;
-      case MsgType::kSetQuota: payload = Strings({dom(), "nodes", std::to_string(2 + rng() % 6)}); break;
-      default: payload = Strings({path}); break;
+      case MsgType::kSetQuota:
+        payload = Strings({dom(), "nodes", std::to_string(2 + rng() % 6)});
+        break;
+      default:
+        payload = Strings({path});
+        break;
     }
     s += Req(who, type, payload, tx);
   }
@@ -252,7 +320,9 @@ TEST(FuzzCorpusTest, WireHandWrittenStreams) {
       "\x10"s + Frame(XS_WRITE, kPayloadMax, std::string(kPayloadMax, '\0')),
       "\x00"s + Frame(XS_SET_PERMS, 20, "/a\0n0\0r5\0b99999999999"s),
       "\x00"s + Frame(XS_SET_PERMS, 13, "/a\0r-1\0w+2\0\0"s),
-      "\x00"s + Frame(XS_WATCH, 30, "@introduceDomain\0tok\0" "7\0junk"s),
+      "\x00"s + Frame(XS_WATCH, 30,
+                      "@introduceDomain\0tok\0"
+                      "7\0junk"s),
       "\x00"s + Frame(XS_READ, 9, "/a//b/..\0"s) + Frame(XS_READ, 1, "\0"s),
       "\x02"s + Frame(999, 5, "\xff\xfe\xfd\xfc\0"s),
       "\x00"s + Frame(XS_WRITE, 3, "a"),  // truncated payload

@@ -32,7 +32,9 @@ uint32_t Crc32c(std::string_view data) {
   return ~crc;
 }
 
-void PutU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+void PutU32(std::string& out, uint32_t v) {
+  out.append(reinterpret_cast<const char*>(&v), 4);
+}
 
 bool GetU32(std::string_view& in, uint32_t* v) {
   if (in.size() < 4) return false;
@@ -179,9 +181,8 @@ Status Journal::Load() {
 
 Status Journal::Compact() {
   std::string snap;
-  engine_.ForEachNode([&](std::string_view path, const Node& n) {
-    EncodeRecord(snap, kSetRecord, path, &n);
-  });
+  engine_.ForEachNode(
+      [&](std::string_view path, const Node& n) { EncodeRecord(snap, kSetRecord, path, &n); });
   const std::string tmp = dir_ + "/snapshot.tmp";
   {
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));

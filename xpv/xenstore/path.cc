@@ -8,7 +8,9 @@
 
 namespace xpv::xenstore {
 
-std::string DomainPath(uint32_t domid) { return fmt::format("/local/domain/{}", domid); }
+std::string DomainPath(uint32_t domid) {
+  return fmt::format("/local/domain/{}", domid);
+}
 
 namespace {
 

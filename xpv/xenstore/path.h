@@ -21,7 +21,9 @@ enum class Special { kReject, kAllow };
 std::string DomainPath(uint32_t domid);
 
 // True for "@introduceDomain"-style names.
-inline bool IsSpecial(std::string_view path) { return !path.empty() && path[0] == '@'; }
+inline bool IsSpecial(std::string_view path) {
+  return !path.empty() && path[0] == '@';
+}
 
 // Resolves `raw` (absolute, relative to the caller's domain path, or "@special" when allowed) into
 // a canonical absolute path, or EINVAL.

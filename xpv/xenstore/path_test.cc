@@ -74,7 +74,8 @@ TEST(PathTest, PathMaxCountsWithoutTheDomainPrefix) {
   EXPECT_EQ(Canon("/local/domain/5/" + rel, Special::kReject, 0), "/local/domain/5/" + rel);
   EXPECT_EQ(Canon("/local/domain/5/" + rel + "y", Special::kReject, 0), "ERR");
   // Outside /local/domain the whole path counts.
-  EXPECT_EQ(Canon("/" + std::string(kDefaultPathMax - 1, 'x')), "/" + std::string(kDefaultPathMax - 1, 'x'));
+  EXPECT_EQ(Canon("/" + std::string(kDefaultPathMax - 1, 'x')),
+            "/" + std::string(kDefaultPathMax - 1, 'x'));
   EXPECT_EQ(Canon("/" + std::string(kDefaultPathMax, 'x')), "ERR");
   EXPECT_EQ(Canon("/abc", Special::kReject, 5, 3), "ERR");
   EXPECT_EQ(Canon("/ab", Special::kReject, 5, 3), "/ab");

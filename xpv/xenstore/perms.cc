@@ -7,9 +7,13 @@
 
 namespace xpv::xenstore {
 
-PermsRef MakePerms(PermList list) { return std::make_shared<const PermList>(std::move(list)); }
+PermsRef MakePerms(PermList list) {
+  return std::make_shared<const PermList>(std::move(list));
+}
 
-PermsRef OwnerOnlyPerms(DomId domid) { return MakePerms({Perm{domid, kPermNone}}); }
+PermsRef OwnerOnlyPerms(DomId domid) {
+  return MakePerms({Perm{domid, kPermNone}});
+}
 
 Result<PermList> ParsePerms(const std::vector<std::string_view>& strings) {
   PermList out;
@@ -18,11 +22,20 @@ Result<PermList> ParsePerms(const std::vector<std::string_view>& strings) {
     if (s.empty()) return Err(EINVAL, "empty permission");
     Perm p;
     switch (s[0]) {
-      case 'n': p.bits = kPermNone; break;
-      case 'r': p.bits = kPermRead; break;
-      case 'w': p.bits = kPermWrite; break;
-      case 'b': p.bits = kPermBoth; break;
-      default: return Err(EINVAL, "bad permission letter");
+      case 'n':
+        p.bits = kPermNone;
+        break;
+      case 'r':
+        p.bits = kPermRead;
+        break;
+      case 'w':
+        p.bits = kPermWrite;
+        break;
+      case 'b':
+        p.bits = kPermBoth;
+        break;
+      default:
+        return Err(EINVAL, "bad permission letter");
     }
     // libxenstore's xs_strings_to_perms(): strtol(s + 1, &end, 0) must consume a non-empty rest;
     // the long is then truncated to unsigned int ("n-1" names domain 4294967295, "n010" domain 8).

@@ -22,7 +22,9 @@ bool Rejected(std::initializer_list<std::string_view> s) {
   return !r && r.error().code == EINVAL;
 }
 
-Caller Dom(uint32_t id) { return Caller{DomId(id), false, false, DomId()}; }
+Caller Dom(uint32_t id) {
+  return Caller{DomId(id), false, false, DomId()};
+}
 
 TEST(PermsTest, ParsesEachLetter) {
   PermList p = Parse({"n0", "r5", "w6", "b7"});

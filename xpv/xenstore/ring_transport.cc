@@ -39,9 +39,15 @@ void Drain(int fd) {
 }
 }  // namespace
 
-void MemoryRingPort::ClearEvent() { Drain(to_store_.get()); }
-void MemoryRingPort::Notify() { Signal(to_guest_.get()); }
-void MemoryRingPort::KickStore() { Signal(to_store_.get()); }
+void MemoryRingPort::ClearEvent() {
+  Drain(to_store_.get());
+}
+void MemoryRingPort::Notify() {
+  Signal(to_guest_.get());
+}
+void MemoryRingPort::KickStore() {
+  Signal(to_store_.get());
+}
 
 // ---------------------------------------------------------------------------------------------
 // The ring page, reached only through accessors that copy values out.
@@ -111,8 +117,7 @@ class RingDomains::RingConn final : public Pollable, public Sink {
         conn_(server.engine(), *this, domid,
               domid == kDom0 ? Privilege::kPrivileged : Privilege::kUnprivileged) {
     server_.engine().AttachDomainConn(domid, &conn_);
-    ring_.set_server_features(XENSTORE_SERVER_FEATURE_RECONNECTION |
-                              XENSTORE_SERVER_FEATURE_ERROR);
+    ring_.set_server_features(XENSTORE_SERVER_FEATURE_RECONNECTION | XENSTORE_SERVER_FEATURE_ERROR);
   }
 
   int fd() const { return port_->event_fd(); }

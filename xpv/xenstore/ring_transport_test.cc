@@ -82,7 +82,8 @@ class Guest {
         continue;
       }
       EXPECT_EQ(m->header.req_id, req_id_);
-      if (m->type() == MsgType::kError) return "error:" + m->payload.substr(0, m->payload.size() - 1);
+      if (m->type() == MsgType::kError)
+        return "error:" + m->payload.substr(0, m->payload.size() - 1);
       return m->payload;
     }
     return "timeout";
@@ -105,7 +106,9 @@ class Guest {
   uint32_t req_id_ = 0;
 };
 
-std::string Z(std::string_view s) { return std::string(s) + '\0'; }
+std::string Z(std::string_view s) {
+  return std::string(s) + '\0';
+}
 
 class RingTransportTest : public ::testing::Test {
  protected:
@@ -146,7 +149,8 @@ class RingTransportTest : public ::testing::Test {
   Guest Introduce(uint32_t domid) {
     const std::string home = DomainPath(domid);
     EXPECT_TRUE(dom0_->Write(home, "").has_value());
-    EXPECT_TRUE(dom0_->Call(MsgType::kSetPerms, Z(home) + Z(fmt::format("n{}", domid))).has_value());
+    EXPECT_TRUE(
+        dom0_->Call(MsgType::kSetPerms, Z(home) + Z(fmt::format("n{}", domid))).has_value());
     auto r = dom0_->Call(MsgType::kIntroduce, Z(std::to_string(domid)) + Z("1") + Z("3"));
     EXPECT_TRUE(r.has_value());
     return Guest(guest_port_);

@@ -45,7 +45,8 @@ class Transaction {
   std::unordered_map<std::string, TxNode> nodes_;
   std::vector<Op> ops_;
   int64_t node_delta_ = 0;
-  bool failed_ = false;  // hit a quota: commit answers ENOMEM, as Xen's daemon does  // nodes the committing domain will own after commit, minus before
+  bool failed_ = false;  // hit a quota: commit answers ENOMEM, as Xen's daemon does  // nodes the
+                         // committing domain will own after commit, minus before
 };
 
 }  // namespace xpv::xenstore

@@ -128,7 +128,8 @@ void Tree::Unlink(Node* node) {
                          [node](const auto& c) { return c.get() == node; });
   XPV_CHECK(it != parent->children_.end());
   parent->children_.erase(it);  // frees the subtree
-  if (parent->index_ && parent->children_.size() < Node::kIndexThreshold / 2) parent->index_.reset();
+  if (parent->index_ && parent->children_.size() < Node::kIndexThreshold / 2)
+    parent->index_.reset();
 }
 
 }  // namespace xpv::xenstore

@@ -11,7 +11,9 @@ namespace {
 
 using namespace std::string_literals;
 
-PermsRef P(uint32_t owner) { return OwnerOnlyPerms(DomId(owner)); }
+PermsRef P(uint32_t owner) {
+  return OwnerOnlyPerms(DomId(owner));
+}
 
 std::vector<std::string> Children(const Node& n) {
   std::vector<std::string> out;

@@ -7,13 +7,33 @@ namespace xpv::xenstore {
 
 std::string_view MsgTypeName(uint32_t type) {
   static constexpr std::array<std::string_view, abi::XS_TYPE_COUNT_LATEST> kNames = {
-      "CONTROL",       "DIRECTORY",         "READ",           "GET_PERMS",
-      "WATCH",         "UNWATCH",           "TRANSACTION_START", "TRANSACTION_END",
-      "INTRODUCE",     "RELEASE",           "GET_DOMAIN_PATH", "WRITE",
-      "MKDIR",         "RM",                "SET_PERMS",      "WATCH_EVENT",
-      "ERROR",         "IS_DOMAIN_INTRODUCED", "RESUME",      "SET_TARGET",
-      "RESTRICT",      "RESET_WATCHES",     "DIRECTORY_PART", "GET_FEATURE",
-      "SET_FEATURE",   "GET_QUOTA",         "SET_QUOTA"};
+      "CONTROL",
+      "DIRECTORY",
+      "READ",
+      "GET_PERMS",
+      "WATCH",
+      "UNWATCH",
+      "TRANSACTION_START",
+      "TRANSACTION_END",
+      "INTRODUCE",
+      "RELEASE",
+      "GET_DOMAIN_PATH",
+      "WRITE",
+      "MKDIR",
+      "RM",
+      "SET_PERMS",
+      "WATCH_EVENT",
+      "ERROR",
+      "IS_DOMAIN_INTRODUCED",
+      "RESUME",
+      "SET_TARGET",
+      "RESTRICT",
+      "RESET_WATCHES",
+      "DIRECTORY_PART",
+      "GET_FEATURE",
+      "SET_FEATURE",
+      "GET_QUOTA",
+      "SET_QUOTA"};
   return type < kNames.size() ? kNames[type] : "UNKNOWN";
 }
 
@@ -33,9 +53,9 @@ void AppendMessage(std::string& out, MsgType type, uint32_t req_id, uint32_t tx_
                    std::string_view payload) {
   const size_t at = out.size();
   out.resize(at + kHeaderSize);
-  EncodeHeader(Header{static_cast<uint32_t>(type), req_id, tx_id,
-                      static_cast<uint32_t>(payload.size())},
-               out.data() + at);
+  EncodeHeader(
+      Header{static_cast<uint32_t>(type), req_id, tx_id, static_cast<uint32_t>(payload.size())},
+      out.data() + at);
   out.append(payload);
 }
 
@@ -99,10 +119,10 @@ struct ErrorName {
 };
 // xs_wire.h xsd_errors[], in its order: the first match wins, as in libxenstore.
 constexpr ErrorName kErrors[] = {
-    {EINVAL, "EINVAL"},       {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EISDIR, "EISDIR"},
-    {ENOENT, "ENOENT"},       {ENOMEM, "ENOMEM"}, {ENOSPC, "ENOSPC"}, {EIO, "EIO"},
-    {ENOTEMPTY, "ENOTEMPTY"}, {ENOSYS, "ENOSYS"}, {EROFS, "EROFS"},   {EBUSY, "EBUSY"},
-    {EAGAIN, "EAGAIN"},       {EISCONN, "EISCONN"}, {E2BIG, "E2BIG"}, {EPERM, "EPERM"},
+    {EINVAL, "EINVAL"},       {EACCES, "EACCES"},   {EEXIST, "EEXIST"}, {EISDIR, "EISDIR"},
+    {ENOENT, "ENOENT"},       {ENOMEM, "ENOMEM"},   {ENOSPC, "ENOSPC"}, {EIO, "EIO"},
+    {ENOTEMPTY, "ENOTEMPTY"}, {ENOSYS, "ENOSYS"},   {EROFS, "EROFS"},   {EBUSY, "EBUSY"},
+    {EAGAIN, "EAGAIN"},       {EISCONN, "EISCONN"}, {E2BIG, "E2BIG"},   {EPERM, "EPERM"},
 };
 }  // namespace
 

@@ -1,6 +1,6 @@
-// Test-only fakes for driving the engine in-process: a Sink that records what a connection was sent,
-// and a FakeClient (a Sink plus a Conn) with one call per xs_wire.h request, so tests read like the
-// protocol. Nothing here is linked into the daemon.
+// Test-only fakes for driving the engine in-process: a Sink that records what a connection was
+// sent, and a FakeClient (a Sink plus a Conn) with one call per xs_wire.h request, so tests read
+// like the protocol. Nothing here is linked into the daemon.
 #pragma once
 
 #include <cstdint>
@@ -116,7 +116,8 @@ long long QuotaRow(FakeClient& dom0, DomId domid, std::string_view name);
 // DomainHooks needed) and create its home /local/domain/<domid> owned by it ("n<domid>").
 void IntroduceWithHome(FakeClient& dom0, DomId domid);
 
-// A client for each of dom0 (privileged) and domains 5 and 6 (unprivileged, introduced, homes made).
+// A client for each of dom0 (privileged) and domains 5 and 6 (unprivileged, introduced, homes
+// made).
 struct World {
   Engine engine;
   FakeClient dom0{engine, kDom0, Privilege::kPrivileged};

@@ -185,9 +185,10 @@ void EngineFuzzOneInput(std::span<const uint8_t> data) {
     FakeClient& c = *clients[static_cast<uint8_t>(script[0]) % clients.size()];
     const uint32_t type = static_cast<uint8_t>(script[1]);
     const uint32_t tx_id = static_cast<uint8_t>(script[2]);
-    const size_t len = std::min<size_t>(
-        static_cast<uint8_t>(script[3]) | (static_cast<size_t>(static_cast<uint8_t>(script[4])) << 8),
-        kPayloadMax);
+    const size_t len =
+        std::min<size_t>(static_cast<uint8_t>(script[3]) |
+                             (static_cast<size_t>(static_cast<uint8_t>(script[4])) << 8),
+                         kPayloadMax);
     script.remove_prefix(5);
     const std::string_view payload = script.substr(0, len);
     script.remove_prefix(payload.size());
