@@ -1,5 +1,7 @@
 #include "tests/xenstore/harness.h"
 
+#include "xpv/base/unix_socket.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,20 +55,6 @@ void SleepMs(int ms) {
 int RemainingMs(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
-}
-
-// Connects once; the socket may not exist yet.
-Result<UniqueFd> ConnectUnix(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Err(errno, "socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Err(ENAMETOOLONG, "socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Err(errno, "connect");
-  }
-  return fd;
 }
 
 std::string ReadFileTail(const std::string& path, size_t max) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "xpv/base/unique_fd.h"
+#include "xpv/base/unix_socket.h"
 #include "xpv/platform/sim/client.h"
 #include "xpv/toolstack/xl_config.h"
 #include "xpv/xenstore/client.h"
@@ -67,15 +68,8 @@ bool Alive(int pid) {
 
 // Whether a daemon listens at `path` (xpv-hv's socket is SOCK_SEQPACKET, the store's a stream).
 bool SocketAccepts(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   for (int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
-    UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-    if (fd.valid() &&
-        ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
-      return true;
+    if (ConnectUnix(path, type)) return true;
   }
   return false;
 }

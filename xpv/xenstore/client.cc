@@ -1,5 +1,7 @@
 #include "xpv/xenstore/client.h"
 
+#include "xpv/base/unix_socket.h"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -10,15 +12,7 @@
 namespace xpv::xenstore {
 
 Result<Client> Client::Connect(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Err(errno, "socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Err(ENAMETOOLONG, "socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Err(errno, "connect");
-  }
+  XPV_ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnix(path));
   return Client(std::move(fd));
 }
 

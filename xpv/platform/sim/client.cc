@@ -16,6 +16,7 @@
 
 #include "xpv/abi/event_channel.h"
 #include "xpv/base/check.h"
+#include "xpv/base/unix_socket.h"
 #include "xpv/platform/sim/grant_entry.h"
 #include "xpv/platform/sim/shm.h"
 #include "xpv/platform/sim/wire.h"
@@ -720,16 +721,7 @@ wire::HelloRequest MakeHello(wire::Role role) {
 }
 
 Result<UniqueFd> ConnectSocket(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Err(ENAMETOOLONG, "socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Err(errno, "socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return Err(errno, "connect to xpv-hv");
-  }
-  return fd;
+  return ConnectUnix(path, SOCK_SEQPACKET);
 }
 
 }  // namespace
