@@ -541,6 +541,7 @@ class SimControl final : public SimDomainControl {
         info.memory_kib = e.memory_kib;
         info.dying = e.dying != 0;
         info.pid = e.pid;
+        info.vcpus = e.vcpus == 0 ? 1 : e.vcpus;  // 0: a daemon from before the field
         out.push_back(std::move(info));
         start = e.domid + 1;
       }
@@ -597,6 +598,7 @@ class SimControl final : public SimDomainControl {
     req.store_domid = spec.store_domid.value;
     req.mode = static_cast<uint8_t>(spec.mode);
     req.privilege = static_cast<uint8_t>(spec.privilege);
+    req.vcpus = spec.vcpus;
     if (spec.name.size() >= wire::kNameSize || spec.argv.size() > wire::kMaxArgs) {
       return Err(EINVAL, "name or argv too long");
     }

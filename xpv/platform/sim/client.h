@@ -32,6 +32,7 @@ struct SimDomainSpec {
   Privilege privilege = Privilege::kNone;  // or kService
   DomId store_domid = kDom0;               // who may map its store page and bind its store port
   uint32_t grant_frames = kDefaultGrantFrames;
+  uint32_t vcpus = 1;  // 1..kMaxVcpus, as xl.cfg's `vcpus`; shown by List()
   // The program to run as the domain (argv[0] is searched in PATH). Empty: no process; the
   // domain's connection comes back in SimDomain::connection instead.
   std::vector<std::string> argv;

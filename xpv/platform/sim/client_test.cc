@@ -289,6 +289,7 @@ TEST_F(ClientTest, ListAndDestroy) {
   EXPECT_EQ((*list)[0].name, "Domain-0");
   EXPECT_EQ((*list)[1].name, "guest");
   EXPECT_EQ((*list)[1].memory_kib, 4096u);
+  EXPECT_EQ((*list)[1].vcpus, 1u) << "the default";
   EXPECT_FALSE((*list)[1].dying);
   ASSERT_TRUE(host_->control().Destroy(created.domid).has_value());
   EXPECT_EQ(host_->control().List()->size(), 1u);
@@ -296,6 +297,26 @@ TEST_F(ClientTest, ListAndDestroy) {
   EXPECT_EQ(host_->control().Destroy(kDom0).error().code, EPERM);
   // The destroyed domain's connection is closed: its calls fail, they do not hang.
   EXPECT_FALSE(guest->events().AllocUnbound(kDom0).has_value());
+}
+
+TEST_F(ClientTest, VcpusTravelFromCreateToList) {
+  SimDomainSpec spec;
+  spec.name = "smp";
+  spec.memory_mib = 4;
+  spec.vcpus = 4;
+  SimDomain created;
+  auto smp = host_->NewDomain(spec, &created);
+  ASSERT_TRUE(smp.has_value());
+  auto list = host_->control().List();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].vcpus, 1u) << "Domain-0";
+  EXPECT_EQ((*list)[1].vcpus, 4u);
+  spec.name = "too-many";
+  spec.vcpus = kMaxVcpus + 1;
+  auto refused = host_->NewDomain(spec);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, EINVAL);
 }
 
 TEST_F(ClientTest, DeathIsReportedAndGrantsReclaimedAfterUnmap) {

@@ -49,6 +49,7 @@ inline constexpr uint32_t kMaxGrantFrames = 64;      // grant-table frames per d
 inline constexpr uint32_t kDefaultGrantFrames = 32;  // 16384 v1 entries
 inline constexpr uint64_t kMaxMemoryMib = 64 * 1024;
 inline constexpr uint32_t kMaxDomains = 1024;
+inline constexpr uint32_t kMaxVcpus = 128;  // Xen's HVM_MAX_VCPUS; xl.cfg's `vcpus` bound
 inline constexpr size_t kMaxNameLen = 63;
 
 struct DomainConfig {
@@ -60,6 +61,10 @@ struct DomainConfig {
   // event channel is offered to it, as Xen's toolstack does with xenstore_domid.
   DomId store_domid = kDom0;
   uint32_t grant_frames = kDefaultGrantFrames;
+  // How many vCPUs the domain was configured with, 1..kMaxVcpus: reported by List (`xpv list`)
+  // for the toolstack. The domain's process runs as many threads as it likes; event channels
+  // are delivered to one vCPU, as docs/xpv-hv.md says.
+  uint32_t vcpus = 1;
 };
 
 // The shared memfd of a domain: its grant table, then one page of per-port generation counters

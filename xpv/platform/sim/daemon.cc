@@ -547,9 +547,12 @@ HvServer::Out HvServer::GrantMap(Conn& c, const wire::Received& m) {
         w.fd_index = static_cast<int32_t>(out.fds.size());
         out.fds.push_back(std::move(dup));
       } else {
-        // Out of fds: undo this one mapping rather than hand out a frame with no way to reach it.
+        // Out of fds (another domain may have used them up): undo this one mapping rather than
+        // hand out a frame with no way to reach it, and let the next mapping of that domain send
+        // its RAM, or this session could never map that domain's grants again.
         int16_t st;
         hv_->Unmap(c.session, {&r.handle, 1}, {&st, 1});
+        hv_->RamNotSent(c.session, r.incarnation);
         w.status = GNTST_no_space;
       }
     }
@@ -690,6 +693,7 @@ HvServer::Out HvServer::DomainCreate(Conn& c, const wire::Received& m) {
   config.store_domid = DomId(req.store_domid);
   config.mode = static_cast<MappingMode>(req.mode);
   config.privilege = static_cast<Privilege>(req.privilege);
+  config.vcpus = req.vcpus == 0 ? 1 : req.vcpus;  // 0: a client from before the field
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return ErrorOut(h, errno);
@@ -773,6 +777,7 @@ HvServer::Out HvServer::DomainOp(Conn& c, const wire::Received& m, Op op) {
         e.privilege = static_cast<uint8_t>(list[i].privilege);
         e.memory_kib = list[i].memory_kib;
         e.pid = list[i].pid;
+        e.vcpus = list[i].vcpus;
         wire::SetNameField(e.name, list[i].name);
       }
       wire::MessageBuilder b(r);

@@ -75,15 +75,15 @@ inline uint32_t LoadFrame(const grant_entry_v1_t* e) {
 }
 
 // _set_status_v1: sets GTF_reading (and GTF_writing unless `readonly`) with a cmpxchg on the
-// combined word, after checking type and domid unless the entry is already pinned. `mapping`
-// adds GTF_sub_page to the type check (a sub-page grant may be copied, never mapped).
-// Returns a GNTST_* code.
+// combined word, after checking type and domid. The check is made on every call, as Xen makes
+// it, also when a read-only pinned entry is upgraded to a writable pin: the guest may have
+// rewritten its entry since the first pin. `mapping` adds GTF_sub_page to the type check (a
+// sub-page grant may be copied, never mapped). Returns a GNTST_* code.
 //
 // Deliberate difference: Xen answers GNTST_general_error to a write-pin of a GTF_readonly entry;
 // xpv answers GNTST_permission_denied, so a backend can tell "you may only read this" from a bad
 // or stale entry (docs/xpv-hv.md).
-inline int16_t SetStatus(grant_entry_v1_t* e, bool already_pinned, bool readonly, bool mapping,
-                         uint16_t mapper_domid) {
+inline int16_t SetStatus(grant_entry_v1_t* e, bool readonly, bool mapping, uint16_t mapper_domid) {
   const uint16_t mask = GTF_type_mask | (mapping ? GTF_sub_page : 0);
   uint32_t* raw = reinterpret_cast<uint32_t*>(e);
   uint32_t seen = LoadCombo(e);
@@ -91,7 +91,7 @@ inline int16_t SetStatus(grant_entry_v1_t* e, bool already_pinned, bool readonly
   //  OS ... so we allow a few retries before failing."
   for (int retries = 0;; ++retries) {
     GrantCombo cur = SplitCombo(seen);
-    if (!already_pinned && ((cur.flags & mask) != GTF_permit_access || cur.domid != mapper_domid)) {
+    if ((cur.flags & mask) != GTF_permit_access || cur.domid != mapper_domid) {
       return GNTST_general_error;
     }
     GrantCombo next = cur;

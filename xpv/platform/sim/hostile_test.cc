@@ -183,6 +183,11 @@ TEST_F(HostileTest, BadCreateRequests) {
   c.privilege = static_cast<uint8_t>(Privilege::kControl);
   EXPECT_EQ(with_argv(0, ""), EINVAL) << "a second domain 0";
   c.privilege = 0;
+  c.vcpus = kMaxVcpus + 1;
+  EXPECT_EQ(with_argv(0, ""), EINVAL) << "too many vcpus";
+  c.vcpus = 0xFFFFFFFF;
+  EXPECT_EQ(with_argv(0, ""), EINVAL) << "too many vcpus";
+  c.vcpus = 0;
   c.memory_mib = 0;
   EXPECT_EQ(with_argv(0, ""), EINVAL);
   EXPECT_EQ(dom0_->control()->List()->size(), 1u) << "nothing was created";

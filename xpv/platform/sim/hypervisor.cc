@@ -65,6 +65,7 @@ static Status ValidateConfig(const DomainConfig& c) {
   if (c.grant_frames == 0 || c.grant_frames > kMaxGrantFrames)
     return Err(EINVAL, "bad grant frames");
   if (c.mode != MappingMode::kCopy && c.mode != MappingMode::kMap) return Err(EINVAL, "bad mode");
+  if (c.vcpus == 0 || c.vcpus > kMaxVcpus) return Err(EINVAL, "bad vcpu count");
   if (c.privilege != Privilege::kNone && c.privilege != Privilege::kService) {
     return Err(EINVAL, "only domain 0 has control privilege");
   }
@@ -135,6 +136,7 @@ static DomainRecord RecordOf(const auto& d) {
   r.incarnation = d.incarnation;
   r.name = d.config.name;
   r.memory_kib = d.config.memory_mib * 1024;
+  r.vcpus = d.config.vcpus;
   r.dying = d.dying;
   r.pid = d.pid;
   r.mode = d.config.mode;
@@ -292,6 +294,13 @@ Result<SessionInfo> Hypervisor::Attach(DomId domid, uint64_t incarnation) {
   return info;
 }
 
+bool Hypervisor::Dom0RefOrphaned(const Domain& dom0, uint32_t ref) {
+  const uint32_t per_refs = (dom0.nr_grants - GNTTAB_NR_RESERVED_ENTRIES) / kDom0Slots;
+  if (ref < GNTTAB_NR_RESERVED_ENTRIES || per_refs == 0) return false;
+  const uint32_t slot = (ref - GNTTAB_NR_RESERVED_ENTRIES) / per_refs;
+  return slot < kDom0Slots && dom0.slots[slot] == 0;
+}
+
 void Hypervisor::Detach(SessionId id) {
   Session* s = FindSession(id);
   if (s == nullptr) return;
@@ -345,6 +354,14 @@ Result<Hypervisor::ForeignRam> Hypervisor::MapForeign(SessionId session, DomId d
   XPV_TRY(CheckPrivilege(session, Privilege::kService));
   Domain* d = LiveDomain(domid.value);
   if (d == nullptr) return Err(ESRCH, "no such domain");
+  // The fd handed out is the whole RAM, so this is privilege over the domain (Xen's
+  // xsm_map_gmfn_foreign: XSM_TARGET). Domain 0 has it over every domain; a service domain only
+  // over the domains whose store it is, which is all a store needs (their ring pages). Without
+  // this a service domain could read and write dom0's RAM and every other domain's.
+  const Session* s = FindSession(session);
+  if (s->privilege != Privilege::kControl && d->config.store_domid != s->domid) {
+    return Err(EPERM, "not this domain's store domain");
+  }
   if (gfn.value >= d->pages) return Err(EINVAL, "frame beyond the domain's RAM");
   return ForeignRam{d->ram.fd(), d->pages};
 }
@@ -369,6 +386,10 @@ std::vector<uint64_t> Hypervisor::TakeRamDrops(SessionId session, size_t max) {
   out.assign(s->ram_drops.begin(), s->ram_drops.begin() + static_cast<ptrdiff_t>(n));
   s->ram_drops.erase(s->ram_drops.begin(), s->ram_drops.begin() + static_cast<ptrdiff_t>(n));
   return out;
+}
+
+void Hypervisor::RamNotSent(SessionId session, uint64_t incarnation) {
+  if (Session* s = FindSession(session)) s->ram_sent.erase(incarnation);
 }
 
 grant_entry_v1_t* Hypervisor::GrantTableForTest(DomId domid) {

@@ -109,6 +109,7 @@ struct DomainRecord {
   uint64_t incarnation = 0;
   std::string name;
   uint64_t memory_kib = 0;
+  uint32_t vcpus = 1;
   bool dying = false;
   int pid = 0;
   MappingMode mode = MappingMode::kCopy;
@@ -158,6 +159,9 @@ class Hypervisor {
   // Incarnations whose RAM this session was handed and that no longer exist: the client closes
   // its fd. Each is reported once.
   std::vector<uint64_t> TakeRamDrops(SessionId session, size_t max);
+  // The caller could not pass a MapResult::ram_fd on to the session (out of descriptors): the
+  // session does not hold that RAM, so the next mapping of that domain hands the fd out again.
+  void RamNotSent(SessionId session, uint64_t incarnation);
 
   // --- Event channels (EVTCHNOP_*) -------------------------------------------------------------
   Result<BoundPort> AllocUnbound(SessionId session, DomId remote);
@@ -210,6 +214,8 @@ class Hypervisor {
   int16_t Acquire(Domain& granter, uint32_t ref, DomId mapper, bool readonly, bool mapping,
                   uint64_t* gfn);
   void Release(Domain& granter, uint32_t ref, bool readonly);
+  // Whether `ref` of dom0's table lies in a session slice that no session holds now.
+  static bool Dom0RefOrphaned(const Domain& dom0, uint32_t ref);
   void MapOne(Session& s, const MapOp& op, MapResult& out);
   int16_t UnmapOne(Session& s, uint32_t handle);
   void CopyOne(Session& s, gnttab_copy_t& op);

@@ -60,6 +60,12 @@ TEST_F(DomainTest, CreateValidatesItsConfig) {
   c.privilege = Privilege::kControl;
   expect_einval(c);
   c = good;
+  c.vcpus = 0;
+  expect_einval(c);
+  c = good;
+  c.vcpus = kMaxVcpus + 1;
+  expect_einval(c);
+  c = good;
   c.store_domid = DomId(0x7FF0);
   expect_einval(c);
   EXPECT_TRUE(hv_->CreateDomain(good).has_value());
@@ -92,8 +98,14 @@ TEST_F(DomainTest, AttachOnlyOnceAndOnlyTheRightIncarnation) {
 }
 
 TEST_F(DomainTest, PrivilegeIsChecked) {
-  auto guest = Make("guest");
   auto svc = Make("svc", MappingMode::kCopy, Privilege::kService);
+  DomainConfig c;
+  c.name = "guest";
+  c.memory_mib = 4;
+  c.store_domid = svc->domid;
+  auto created = hv_->CreateDomain(c);
+  ASSERT_TRUE(created.has_value());
+  auto guest = Attach(created->domid, created->incarnation);
   EXPECT_EQ(hv_->MapForeign(guest->session, svc->domid, Gfn(0)).error().code, EPERM);
   EXPECT_EQ(hv_->TakeDead(guest->session, 10, nullptr).error().code, EPERM);
   EXPECT_TRUE(hv_->MapForeign(svc->session, guest->domid, Gfn(0)).has_value());
@@ -103,6 +115,22 @@ TEST_F(DomainTest, PrivilegeIsChecked) {
   EXPECT_EQ(hv_->CheckPrivilege(svc->session, Privilege::kControl).error().code, EPERM);
   auto dom0 = Dom0();
   EXPECT_TRUE(hv_->CheckPrivilege(dom0->session, Privilege::kControl).has_value());
+}
+
+TEST_F(DomainTest, ServiceDomainMapsDom0OrADomainItDoesNotServe) {
+  // MapForeign hands out the whole RAM: a service domain (a store) gets it only for the domains
+  // whose store it is, never dom0's, another service's or an unrelated guest's.
+  auto svc = Make("svc", MappingMode::kCopy, Privilege::kService);
+  auto other_svc = Make("svc2", MappingMode::kCopy, Privilege::kService);
+  auto unrelated = Make("unrelated");  // its store is dom0
+  ASSERT_TRUE(svc && other_svc && unrelated);
+  EXPECT_EQ(hv_->MapForeign(svc->session, kDom0, Gfn(0)).error().code, EPERM);
+  EXPECT_EQ(hv_->MapForeign(svc->session, other_svc->domid, Gfn(0)).error().code, EPERM);
+  EXPECT_EQ(hv_->MapForeign(svc->session, unrelated->domid, Gfn(0)).error().code, EPERM);
+  // Domain 0 may map any domain's frames.
+  auto dom0 = Dom0();
+  EXPECT_TRUE(hv_->MapForeign(dom0->session, unrelated->domid, Gfn(0)).has_value());
+  EXPECT_TRUE(hv_->MapForeign(dom0->session, svc->domid, Gfn(0)).has_value());
 }
 
 TEST_F(DomainTest, DeathIsReportedToPrivilegedSessions) {

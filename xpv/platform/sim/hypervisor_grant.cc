@@ -22,12 +22,15 @@ int16_t Hypervisor::Acquire(Domain& granter, uint32_t ref, DomId mapper, bool re
 
   // map_grant_ref: "If already pinned, check the active domid and avoid refcnt overflow."
   if (pinned && act->mapper != mapper) return GNTST_general_error;
+  // An ended dom0 session's grants stay pinned until unmapped (EndSession), but nobody gains a
+  // new pin on them: once the last one goes, the slice can be handed to a new session.
+  if (granter.domid == kDom0 && Dom0RefOrphaned(granter, ref)) return GNTST_general_error;
   if (pinned && (readonly ? act->readers : act->writers) >= kMaxPinsPerEntry) {
     return GNTST_general_error;
   }
   const bool set_status = !pinned || (!readonly && act->writers == 0);
   if (set_status) {
-    int16_t st = SetStatus(e, pinned, readonly, mapping, static_cast<uint16_t>(mapper.value));
+    int16_t st = SetStatus(e, readonly, mapping, static_cast<uint16_t>(mapper.value));
     if (st != GNTST_okay) return st;
   }
   if (!pinned) {

@@ -386,6 +386,68 @@ TEST_F(GrantTest, Dom0SessionsGetDisjointSlices) {
   EXPECT_EQ(UnmapOne(*back_, r.handle), GNTST_okay);
 }
 
+TEST_F(GrantTest, RemapOfAnEndedDom0SessionsGrantHoldsItsSliceForever) {
+  // A backend that holds a grant of a dom0 session past the session's end must not be able to
+  // pin it again (map or copy), or it could keep re-mapping it after each unmap and keep the
+  // slice from ever being handed to a new session.
+  auto a = Dom0();
+  ASSERT_TRUE(a);
+  const uint32_t ref = a->info.ref_first + 3;
+  a->Grant(ref, back_->domid, a->info.gfn_first);
+  MapResult r = MapOne(*back_, kDom0, ref, /*readonly=*/true);
+  ASSERT_EQ(r.status, GNTST_okay);
+  const uint32_t first = a->info.ref_first;
+  hv_->Detach(a->session);
+  EXPECT_EQ(MapOne(*back_, kDom0, ref, true).status, GNTST_general_error) << "no new pin";
+  EXPECT_EQ(MapOne(*back_, kDom0, ref, false).status, GNTST_general_error) << "no upgrade";
+  EXPECT_EQ(CopyOne(*back_, GrantToLocal(kDom0, ref, 0, 0, 0, 16)), GNTST_general_error);
+  EXPECT_EQ(UnmapOne(*back_, r.handle), GNTST_okay);
+  EXPECT_EQ(hv_->PinsForTest(kDom0, GrantRef(ref)), 0u);
+  EXPECT_EQ(MapOne(*back_, kDom0, ref, true).status, GNTST_general_error) << "no re-map";
+  // The slice is free again: the next session gets it, with its entries revoked.
+  auto b = Dom0();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->info.ref_first, first);
+  EXPECT_EQ(b->flags(ref), 0);
+}
+
+TEST_F(GrantTest, WritableUpgradeOfAnEntryRegrantedToAnotherDomain) {
+  // _set_status_v1 checks type and domid on every status change, the writable upgrade of an
+  // entry pinned read-only included: a frontend that re-granted its entry to someone else (or
+  // revoked it) has not given the first mapper write access.
+  auto other = Make("other");
+  ASSERT_TRUE(other);
+  front_->Grant(10, back_->domid, 5);
+  MapResult ro = MapOne(*back_, front_->domid, 10, /*readonly=*/true);
+  ASSERT_EQ(ro.status, GNTST_okay);
+  front_->Grant(10, other->domid, 5);  // rewritten in place while pinned
+  EXPECT_EQ(MapOne(*back_, front_->domid, 10, /*readonly=*/false).status, GNTST_general_error);
+  EXPECT_EQ(CopyOne(*back_, LocalToGrant(0, 0, front_->domid, 10, 0, 16)), GNTST_general_error);
+  EXPECT_EQ(front_->flags(10) & GTF_writing, 0);
+  // Revoked by clearing GTF_permit_access by hand: no writable pin either.
+  __atomic_store_n(&front_->entry(10)->flags, uint16_t{GTF_reading}, __ATOMIC_RELEASE);
+  front_->entry(10)->domid = static_cast<uint16_t>(back_->domid.value);
+  EXPECT_EQ(MapOne(*back_, front_->domid, 10, /*readonly=*/false).status, GNTST_general_error);
+  EXPECT_EQ(UnmapOne(*back_, ro.handle), GNTST_okay);
+  EXPECT_EQ(hv_->PinsForTest(front_->domid, GrantRef(10)), 0u);
+}
+
+TEST_F(GrantTest, RamFdLostToDescriptorExhaustionIsHandedOutAgain) {
+  // The daemon could not dup the granter's RAM fd for the reply (another domain exhausted its
+  // descriptors): unless the core forgets it was sent, this backend never gets that RAM again.
+  front_->Grant(10, back_->domid, 5);
+  front_->Grant(11, back_->domid, 6);
+  MapResult r = MapOne(*back_, front_->domid, 10);
+  ASSERT_EQ(r.status, GNTST_okay);
+  ASSERT_GE(r.ram_fd, 0);
+  EXPECT_EQ(UnmapOne(*back_, r.handle), GNTST_okay);  // what the daemon does on EMFILE
+  hv_->RamNotSent(back_->session, r.incarnation);
+  MapResult again = MapOne(*back_, front_->domid, 11);
+  ASSERT_EQ(again.status, GNTST_okay);
+  EXPECT_GE(again.ram_fd, 0) << "the RAM is sent again";
+  EXPECT_EQ(UnmapOne(*back_, again.handle), GNTST_okay);
+}
+
 TEST_F(GrantTest, Dom0SlotsRunOut) {
   std::vector<std::unique_ptr<TestDomain>> sessions;
   for (uint32_t i = 0; i < kDom0Slots; ++i) sessions.push_back(Dom0());

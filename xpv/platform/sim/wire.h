@@ -190,7 +190,7 @@ struct CreateRequest {
   uint16_t pad;
   uint32_t argc;        // 0: no process; the reply carries the domain's connection
   uint32_t argv_bytes;  // argc NUL-terminated strings follow
-  uint32_t pad2;
+  uint32_t vcpus;       // 1..kMaxVcpus; 0 (a client from before the field: it was padding) is 1
   char name[kNameSize];
 };
 static_assert(sizeof(CreateRequest) == 112);
@@ -223,7 +223,7 @@ struct DomainEntry {
   uint8_t pad;
   uint64_t memory_kib;
   int32_t pid;
-  uint32_t pad2;
+  uint32_t vcpus;  // was padding: 0 from a daemon before the field, which means 1
   char name[kNameSize];
 };
 static_assert(sizeof(DomainEntry) == 88);
