@@ -4,7 +4,7 @@
 JOBS ?= 2
 BUILD := build/release
 
-.PHONY: all deps build demo check bench fuzz asan clean
+.PHONY: all deps build demo check bench bench-blk fuzz asan clean
 all: build
 
 deps:
@@ -23,6 +23,10 @@ check: build
 bench: build
 	@scripts/xenstored-bench.sh
 
+# The block benchmark: fio on an image against blkfront -> xpv-blkback (map and copy modes).
+bench-blk: build
+	@build/bin/xpv-blk-bench
+
 asan: deps
 	@cmake --preset asan-ubsan >/dev/null
 	@cmake --build --preset asan-ubsan -j$(JOBS)
@@ -34,3 +38,9 @@ fuzz: deps
 
 clean:
 	rm -rf build
+
+# Real Xen 4.17 under QEMU (no KVM needed): xpv-xenstored as dom0's only store, Linux PV domUs.
+# Root; the image is cached in $WORKDIR (default /var/tmp/xpv-realxen). tests/realxen/README.md.
+.PHONY: realxen
+realxen: build
+	@tests/realxen/realxen --bin build/bin $(REALXEN_ARGS)

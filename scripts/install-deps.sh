@@ -12,6 +12,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev       # libFuzzer and sanitizer runtimes
   python3
+  fio gnuplot-nox                # the block benchmark: its fio baseline and its plot
   # interop peers: Debian's xenstore-utils and Xen 4.17's own daemons and test-xenstore
   xenstore-utils xen-utils-4.17
 )

@@ -41,8 +41,8 @@ out=$("$XPV" create "$RUN/bad.cfg" 2>&1) && fail "bad.cfg accepted"
 echo "$out" | grep -q "bad.cfg:2:" || fail "bad.cfg error without FILE:LINE: $out"
 "$XPV" list | grep -qw bad && fail "bad.cfg left a domain"
 
-printf 'name = "guest1"\nmemory = 16\nkernel = "%s"\nextra = "hello world"\n' "$GUEST" \
-  > "$RUN/guest1.cfg"
+printf 'name = "guest1"\nmemory = 16\nvcpus = 2\nkernel = "%s"\nextra = "hello world"\n' \
+  "$GUEST" > "$RUN/guest1.cfg"
 out=$("$XPV" create "$RUN/guest1.cfg") || fail "xpv create: $out"
 echo "$out"
 ID=$(echo "$out" | sed -n 's/.*domain \([0-9]*\), pid.*/\1/p')
@@ -50,6 +50,19 @@ PID=$(echo "$out" | sed -n 's/.*pid \([0-9]*\).*/\1/p')
 [ -n "$ID" ] && [ -n "$PID" ] || fail "create printed no id/pid: $out"
 "$XPV" list | grep -w guest1 || fail "guest1 not in xpv list"
 [ "$("$XPV" xenstore read /local/domain/$ID/name)" = guest1 ] || fail "no name node"
+# vcpus reaches the hypervisor (xpv list) and the store, with the other nodes xl writes.
+"$XPV" list | awk '$1 == "guest1" { print $4 }' | grep -qx 2 || fail "xpv list: vcpus not 2"
+H=/local/domain/$ID
+for n in 0 1; do
+  [ "$("$XPV" xenstore read $H/cpu/$n/availability)" = online ] || fail "no cpu/$n/availability"
+done
+"$XPV" xenstore read $H/cpu/2/availability >/dev/null 2>&1 && fail "cpu/2 for a 2-vcpu domain"
+[ "$("$XPV" xenstore read $H/domid)" = "$ID" ] || fail "no domid node"
+[ "$("$XPV" xenstore read $H/memory/target)" = 16384 ] || fail "no memory/target"
+[ "$("$XPV" xenstore read $H/memory/static-max)" = 16384 ] || fail "no memory/static-max"
+VM=$("$XPV" xenstore read $H/vm) || fail "no vm node"
+[ "$("$XPV" xenstore read $VM/name)" = guest1 ] || fail "no $VM/name"
+[ "$("$XPV" xenstore read $VM/uuid)" = "${VM#/vm/}" ] || fail "no $VM/uuid"
 
 hello_written() { [ "$("$XPV" xenstore read /local/domain/$ID/data/hello)" = world ]; }
 until_ok 10 hello_written || fail "the guest's ring write did not reach the store"
@@ -69,14 +82,22 @@ WATCH_PID=
   fail "the dead domain's nodes survived"
 
 # xpv destroy: the domain, its process and its home go.
-printf 'name = "guest2"\nmemory = 16\nkernel = "%s"\nextra = "k v"\n' "$GUEST" > "$RUN/guest2.cfg"
+UUID2=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9
+printf 'name = "guest2"\nuuid = "%s"\nmemory = 16\nkernel = "%s"\nextra = "k v"\n' "$UUID2" \
+  "$GUEST" > "$RUN/guest2.cfg"
 out=$("$XPV" create "$RUN/guest2.cfg") || fail "xpv create guest2: $out"
 ID2=$(echo "$out" | sed -n 's/.*domain \([0-9]*\), pid.*/\1/p')
 k_written() { [ "$("$XPV" xenstore read /local/domain/$ID2/data/k)" = v ]; }
 until_ok 10 k_written || fail "guest2's ring write did not reach the store"
+[ "$("$XPV" xenstore read /local/domain/$ID2/vm)" = /vm/$UUID2 ] || fail "uuid not taken from cfg"
+"$XPV" list | awk '$1 == "guest2" { print $4 }' | grep -qx 1 || fail "xpv list: vcpus not 1"
+sed 's/guest2/guest3/' "$RUN/guest2.cfg" > "$RUN/guest3.cfg"
+out=$("$XPV" create "$RUN/guest3.cfg" 2>&1) && fail "a second domain with guest2's uuid: $out"
+"$XPV" list | grep -qw guest3 && fail "guest3 created with a taken uuid"
 "$XPV" destroy guest2 || fail "xpv destroy guest2"
 "$XPV" list | grep -qw guest2 && fail "guest2 still listed"
 "$XPV" xenstore read /local/domain/$ID2/name >/dev/null 2>&1 && fail "guest2's home survived"
+"$XPV" xenstore read /vm/$UUID2/name >/dev/null 2>&1 && fail "guest2's /vm/$UUID2 survived"
 
 "$XPV" hv stop || fail "xpv hv stop"
 for f in hv xenstored; do [ -e "$RUN/$f.pid" ] && fail "$f.pid left"; done

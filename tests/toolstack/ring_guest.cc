@@ -10,8 +10,9 @@
 #include <string>
 #include <thread>
 
+#include "xpv/platform/port_dispatcher.h"
 #include "xpv/platform/sim/client.h"
-#include "xpv/xenstore/testing/ring_guest.h"
+#include "xpv/xenstore/client.h"
 
 int main(int argc, char** argv) {
   const std::string key = argc > 1 ? argv[1] : "hello";
@@ -26,9 +27,11 @@ int main(int argc, char** argv) {
   // SAFETY: the store page is one whole page of this domain's own RAM.
   auto* page =
       reinterpret_cast<xenstore_domain_interface*>(plat.memory().PageAddress(*plat.store_gfn()));
-  xpv::xenstore::testing::RingGuest ring(page, plat.events(), *plat.store_port());
+  xpv::platform::PortDispatcher ports(plat.events());
+  auto ring = xpv::xenstore::Client::ConnectRing(page, ports, *plat.store_port());
+  if (!ring) return 3;
   // The toolstack introduces the domain after starting it: the request waits in the ring.
-  if (auto st = ring.Write("data/" + key, value); !st) {
+  if (auto st = ring->Write("data/" + key, value); !st) {
     std::fprintf(stderr, "xpv_ring_guest: write: %s\n", std::strerror(st.error().code));
     return 3;
   }

@@ -159,6 +159,7 @@ struct DomainInfo {
   uint64_t memory_kib = 0;
   uint32_t vcpus = 1;
   bool dying = false;
+  bool shutdown = false;  // stopped (shut down or crashed), not yet destroyed
   int pid = 0;  // sim: the domain's process
 };
 

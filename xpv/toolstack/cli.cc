@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +25,9 @@
 #include "xpv/base/unique_fd.h"
 #include "xpv/base/unix_socket.h"
 #include "xpv/platform/sim/client.h"
+#include "xpv/toolstack/blk_cmd.h"
+#include "xpv/toolstack/demo.h"
+#include "xpv/toolstack/vbd.h"
 #include "xpv/toolstack/xl_config.h"
 #include "xpv/xenstore/client.h"
 
@@ -62,8 +67,15 @@ std::optional<int> ReadPid(const std::string& path) {
   return pid;
 }
 
+// Whether `pid` runs. A daemon `xpv hv start` left behind is not our child, and where nothing
+// reaps orphans (PID 1 of a container) it stays a zombie after exiting: that counts as gone.
 bool Alive(int pid) {
-  return ::kill(pid, 0) == 0;
+  if (::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t paren = line.rfind(')');  // the command name may hold spaces and parentheses
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
 // Whether a daemon listens at `path` (xpv-hv's socket is SOCK_SEQPACKET, the store's a stream).
@@ -125,6 +137,8 @@ void StopPid(const std::string& pid_file, const char* what) {
   ::unlink(pid_file.c_str());
 }
 
+}  // namespace
+
 int HvStop(const RunDir& run) {
   // The store first: it is a domain of the hypervisor.
   StopPid(run.store_pid(), "xpv-xenstored");
@@ -165,6 +179,8 @@ int HvStart(const RunDir& run) {
   return 0;
 }
 
+namespace {
+
 Result<std::unique_ptr<SimPlatform>> Dom0(const RunDir& run) {
   auto p = platform::sim::ConnectSimDom0(run.hv_socket());
   if (!p) return p.error();
@@ -180,16 +196,61 @@ Result<platform::DomainInfo> FindDomain(SimDomainControl& control, const std::st
   return Err(ENOENT, "no such domain");
 }
 
-// xl's layout of a domain's home, as far as xpv needs it: the home and its keys belong to dom0
-// and the domain may read them; data/ (and device/, control/) are the domain's own.
-Status WriteHome(Client& xs, DomId domid, const DomainConfig& cfg) {
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+// The config's `uuid` if it has a well-formed one (xl.cfg: "Specifies the UUID of the domain"),
+// else a random (version 4) one, as xl makes.
+std::string DomainUuid(const DomainConfig& cfg) {
+  if (auto it = cfg.other.find("uuid"); it != cfg.other.end() &&
+                                        it->second.kind == XlValue::Kind::kString &&
+                                        IsUuid(it->second.text)) {
+    std::string u = it->second.text;
+    for (char& ch : u) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return u;
+  }
+  std::random_device rd;
+  uint8_t b[16];
+  for (auto& x : b) x = static_cast<uint8_t>(rd());
+  b[6] = static_cast<uint8_t>((b[6] & 0x0F) | 0x40);  // RFC 4122: version 4
+  b[8] = static_cast<uint8_t>((b[8] & 0x3F) | 0x80);  // variant 10
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+
+// xl's layout of a domain's home (docs/misc/xenstore-paths.pandoc), as far as xpv has the
+// facts: the home and its keys belong to dom0 and the domain may read them; data/, device/ and
+// control/ are the domain's own. /vm/<uuid> is the toolstack's, not visible to the domain.
+Status WriteHome(Client& xs, DomId domid, const DomainConfig& cfg, const std::string& vm) {
   const std::string id = std::to_string(domid.value);
   const std::string home = "/local/domain/" + id;
+  const std::string kib = std::to_string(uint64_t{cfg.memory_mib} * 1024);
+  XPV_TRY(xs.Mkdir(vm));
+  XPV_TRY(xs.Call(MsgType::kSetPerms, Z(vm) + Z("n0")));
+  XPV_TRY(xs.Write(vm + "/uuid", vm.substr(vm.rfind('/') + 1)));
+  XPV_TRY(xs.Write(vm + "/name", cfg.name));
+
   XPV_TRY(xs.Mkdir(home));
   XPV_TRY(xs.Call(MsgType::kSetPerms, Z(home) + Z("n0") + Z("r" + id)));
+  XPV_TRY(xs.Write(home + "/vm", vm));
   XPV_TRY(xs.Write(home + "/name", cfg.name));
   XPV_TRY(xs.Write(home + "/domid", id));
-  XPV_TRY(xs.Write(home + "/memory/target", std::to_string(uint64_t{cfg.memory_mib} * 1024)));
+  XPV_TRY(xs.Write(home + "/memory/static-max", kib));
+  XPV_TRY(xs.Write(home + "/memory/target", kib));
+  // "One node for each virtual CPU up to the guest's configured maximum."
+  for (uint32_t cpu = 0; cpu < cfg.vcpus; ++cpu) {
+    XPV_TRY(xs.Write(home + "/cpu/" + std::to_string(cpu) + "/availability", "online"));
+  }
   for (const char* own : {"data", "device", "control"}) {
     XPV_TRY(xs.Mkdir(home + "/" + own));
     XPV_TRY(xs.Call(MsgType::kSetPerms, Z(home + "/" + own) + Z("n" + id)));
@@ -197,40 +258,93 @@ Status WriteHome(Client& xs, DomId domid, const DomainConfig& cfg) {
   return Ok();
 }
 
-int Create(const RunDir& run, const std::string& file) {
+// Removes a domain's home and its /vm/<uuid> (which the home points at).
+void RemoveHome(Client& xs, DomId domid) {
+  const std::string home = "/local/domain/" + std::to_string(domid.value);
+  if (auto vm = xs.Read(home + "/vm"); vm && vm->starts_with("/vm/") && IsUuid(vm->substr(4))) {
+    (void)xs.Rm(*vm);
+  }
+  (void)xs.Rm(home);
+}
+
+}  // namespace
+
+Result<CreatedDomain> CreateDomainFromFile(const RunDir& run, const std::string& file) {
   auto cfg = LoadDomainConfig(file);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
-    return 1;
+    return Err(EINVAL, "bad configuration");
   }
   if (cfg->kernel.empty()) {
     std::fprintf(stderr, "%s: no `kernel`: the program to run as the domain\n", file.c_str());
-    return 1;
+    return Err(EINVAL, "no kernel");
   }
   auto dom0 = Dom0(run);
-  if (!dom0) return Fail("xpv-hv at " + run.hv_socket(), dom0.error()), 1;
+  if (!dom0) return Fail("xpv-hv at " + run.hv_socket(), dom0.error()), Err(EIO, "failed");
   SimDomainControl& control = *(*dom0)->sim_control();
   auto xs = Client::Connect(run.store_socket());
-  if (!xs) return Fail("xenstored at " + run.store_socket(), xs.error()), 1;
+  if (!xs) return Fail("xenstored at " + run.store_socket(), xs.error()), Err(EIO, "failed");
   auto store = FindDomain(control, kStoreDomainName);
-  if (!store) return Fail("the store's domain (is xpv-xenstored running?)", store.error()), 1;
+  if (!store)
+    return Fail("the store's domain (is xpv-xenstored running?)", store.error()),
+           Err(EIO, "failed");
   if (auto other = FindDomain(control, cfg->name)) {
     std::fprintf(stderr, "xpv: a domain named %s exists (id %u)\n", cfg->name.c_str(),
                  other->domid.value);
-    return 1;
+    return Err(EEXIST, "domain exists");
   }
+
+  // xl refuses a uuid a live domain has; a /vm/<uuid> left by a domain that crashed is stale.
+  const std::string vm = "/vm/" + DomainUuid(*cfg);
+  if (auto domains = control.List()) {
+    for (const auto& d : *domains) {
+      auto theirs = xs->Read("/local/domain/" + std::to_string(d.domid.value) + "/vm");
+      if (!d.dying && theirs && *theirs == vm) {
+        std::fprintf(stderr, "xpv: domain %s (id %u) has uuid %s\n", d.name.c_str(), d.domid.value,
+                     vm.c_str() + 4);
+        return Err(EEXIST, "uuid in use");
+      }
+    }
+  }
+  (void)xs->Rm(vm);
 
   platform::sim::SimDomainSpec spec;
   spec.name = cfg->name;
   spec.memory_mib = cfg->memory_mib;
   spec.store_domid = store->domid;
+  spec.vcpus = cfg->vcpus;
+  // xpv's own key: how this domain, as a backend, reaches other domains' grants (docs/xpv-hv.md).
+  if (auto it = cfg->other.find("xpv_grant_mode"); it != cfg->other.end()) {
+    if (it->second.text == "map") {
+      spec.mode = platform::sim::MappingMode::kMap;
+    } else if (it->second.text != "copy") {
+      std::fprintf(stderr, "%s: xpv_grant_mode must be \"map\" or \"copy\"\n", file.c_str());
+      return Err(EINVAL, "bad xpv_grant_mode");
+    }
+  }
   spec.argv.push_back(cfg->kernel);
   spec.argv.insert(spec.argv.end(), cfg->args.begin(), cfg->args.end());
   auto dom = control.CreateDomain(spec);
-  if (!dom) return Fail("create " + cfg->name, dom.error()), 1;
+  if (!dom) return Fail("create " + cfg->name, dom.error()), Err(EIO, "failed");
 
   const std::string id = std::to_string(dom->domid.value);
-  Status st = WriteHome(*xs, dom->domid, *cfg);
+  Status st = WriteHome(*xs, dom->domid, *cfg, vm);
+  // The guest's disks, each on the domain `backend=` names (dom0 when none).
+  for (size_t i = 0; st && i < cfg->disks.size(); ++i) {
+    const DiskSpec& disk = cfg->disks[i];
+    DomId backend = kDom0;
+    if (!disk.backend.empty()) {
+      auto b = FindDomain(control, disk.backend);
+      if (!b) {
+        std::fprintf(stderr, "xpv: %s: disk %zu: no backend domain %s\n", file.c_str(), i,
+                     disk.backend.c_str());
+        st = Err(ENOENT, "no such backend domain");
+        break;
+      }
+      backend = b->domid;
+    }
+    if (auto added = AddVbd(*xs, backend, dom->domid, disk); !added) st = added.error();
+  }
   if (st) {
     auto introduced =
         xs->Call(MsgType::kIntroduce, Z(id) + Z(std::to_string(dom->store_gfn.value)) +
@@ -241,10 +355,20 @@ int Create(const RunDir& run, const std::string& file) {
     // Nothing half-created: the domain goes, and its home with it.
     Fail("set up domain " + id + " in the store", st.error());
     (void)control.Destroy(dom->domid);
+    RemoveVbds(*xs, dom->domid);
     (void)xs->Rm("/local/domain/" + id);
-    return 1;
+    (void)xs->Rm(vm);
+    return st.error();
   }
-  std::printf("%s: domain %s, pid %d\n", cfg->name.c_str(), id.c_str(), dom->pid);
+  return CreatedDomain{dom->domid, dom->pid, cfg->name};
+}
+
+namespace {
+
+int Create(const RunDir& run, const std::string& file) {
+  auto created = CreateDomainFromFile(run, file);
+  if (!created) return 1;
+  std::printf("%s: domain %u, pid %d\n", created->name.c_str(), created->domid.value, created->pid);
   return 0;
 }
 
@@ -262,20 +386,28 @@ int List(const RunDir& run) {
   return 0;
 }
 
+}  // namespace
+
 int Destroy(const RunDir& run, const std::string& which) {
   auto dom0 = Dom0(run);
   if (!dom0) return Fail("xpv-hv at " + run.hv_socket(), dom0.error()), 1;
   SimDomainControl& control = *(*dom0)->sim_control();
   auto d = FindDomain(control, which);
   if (!d) return Fail(which, d.error()), 1;
+  auto xs = Client::Connect(run.store_socket());
+  // The devices first, as xl does: the frontend directories are the domain's own, and the store
+  // removes them when it learns of the death.
+  if (xs) RemoveVbds(*xs, d->domid);
   if (auto st = control.Destroy(d->domid); !st) return Fail("destroy " + which, st.error()), 1;
-  const std::string id = std::to_string(d->domid.value);
-  if (auto xs = Client::Connect(run.store_socket())) {
-    (void)xs->Call(MsgType::kRelease, Z(id));  // ENOENT when the store saw the death first
-    (void)xs->Rm("/local/domain/" + id);
+  if (xs) {
+    (void)xs->Call(MsgType::kRelease, Z(std::to_string(d->domid.value)));  // ENOENT when the
+                                                                           // store saw it first
+    RemoveHome(*xs, d->domid);
   }
   return 0;
 }
+
+namespace {
 
 void Ls(Client& xs, const std::string& path, int depth) {
   auto children = xs.Directory(path);
@@ -333,8 +465,44 @@ int Main(int argc, char** argv) {
   watch->add_option("-n,--count", count, "exit after N events (0: never)");
   watch->add_option("-t,--timeout", timeout_ms, "exit 1 when no event came for MS (-1: wait)");
 
+  DemoOptions demo_opt;
+  auto* demo = app.add_subcommand("demo",
+                                  "the main job: a host, a driver domain and a guest "
+                                  "doing I/O through blkfront and xpv-blkback");
+  demo->add_option("--disk-mib", demo_opt.disk_mib, "disk image size")->capture_default_str();
+  demo->add_option("--verify-mib", demo_opt.verify_mib, "pattern written and read back")
+      ->capture_default_str();
+  demo->add_option("--bench-seconds", demo_opt.bench_seconds, "per workload (0: none)")
+      ->capture_default_str();
+  demo->add_flag("--keep", demo_opt.keep, "keep the run directory (logs, configs, image)");
+
+  BlkCommand blk_opt;
+  auto* blk = app.add_subcommand(
+      "blk", "a guest's blkfront: run as a domain's program (kernel = xpv, extra = \"blk ...\")");
+  blk->add_option("--vdev", blk_opt.vdev, "the virtual disk (xl vdev syntax)")
+      ->capture_default_str();
+  blk->add_option("--platform", blk_opt.platform, "sim or xen")->capture_default_str();
+  blk->add_option("--verify-mib", blk_opt.verify_mib, "write a pattern, read it back, compare");
+  blk->add_option("--bench-seconds", blk_opt.bench_seconds, "run the workloads, each this long");
+  blk->add_option("--queues", blk_opt.front.queues, "multi-queue-num-queues wanted")
+      ->capture_default_str();
+  blk->add_option("--ring-page-order", blk_opt.front.ring_page_order, "ring-page-order wanted")
+      ->capture_default_str();
+  bool no_persistent = false, no_indirect = false, x86_32 = false;
+  blk->add_flag("--no-persistent", no_persistent, "do not use persistent grants");
+  blk->add_flag("--no-indirect", no_indirect, "do not use indirect descriptors");
+  blk->add_flag("--x86-32", x86_32, "use the x86_32 ring layout (protocol x86_32-abi)");
+  blk->add_flag("--stay", blk_opt.stay, "stay connected until killed");
+
   CLI11_PARSE(app, argc, argv);
 
+  if (demo->parsed()) return RunDemo(demo_opt);
+  if (blk->parsed()) {
+    blk_opt.front.persistent = !no_persistent;
+    if (no_indirect) blk_opt.front.max_indirect_segments = 0;
+    if (x86_32) blk_opt.front.protocol = abi::blkif::Protocol::kX86_32;
+    return RunBlk(blk_opt);
+  }
   if (hv_start->parsed()) return HvStart(run);
   if (hv_stop->parsed()) return HvStop(run);
   if (create->parsed()) return Create(run, file);

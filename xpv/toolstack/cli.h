@@ -12,6 +12,9 @@
 
 #include <string>
 
+#include "xpv/base/result.h"
+#include "xpv/base/types.h"
+
 namespace xpv::toolstack {
 
 // The run directory's layout.
@@ -31,6 +34,18 @@ std::string DefaultRunDir();
 // The name xpv-xenstored's service domain has on xpv-hv: `xpv create` makes it each domain's
 // store domain.
 inline constexpr const char* kStoreDomainName = "xenstored";
+
+// The commands, for `xpv demo` and other callers in this process. They print what went wrong
+// to stderr.
+int HvStart(const RunDir& run);
+int HvStop(const RunDir& run);
+struct CreatedDomain {
+  DomId domid;
+  int pid = 0;
+  std::string name;
+};
+Result<CreatedDomain> CreateDomainFromFile(const RunDir& run, const std::string& file);
+int Destroy(const RunDir& run, const std::string& which);
 
 // Parses argv and runs the command; returns the process exit code. Messages go to stdout/stderr.
 int Main(int argc, char** argv);

@@ -2,10 +2,6 @@
 
 #include "xpv/base/unix_socket.h"
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <cstdlib>
 #include <cstring>
 
@@ -13,7 +9,13 @@ namespace xpv::xenstore {
 
 Result<Client> Client::Connect(const std::string& path) {
   XPV_ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnix(path));
-  return Client(std::move(fd));
+  return Client(std::make_unique<SocketTransport>(std::move(fd)));
+}
+
+Result<Client> Client::ConnectRing(xenstore_domain_interface* page, platform::PortDispatcher& ports,
+                                   EvtchnPort port) {
+  XPV_ASSIGN_OR_RETURN(std::unique_ptr<RingTransport> t, RingTransport::Create(page, ports, port));
+  return Client(std::move(t));
 }
 
 std::string Client::DefaultSocketPath() {
@@ -33,20 +35,9 @@ Result<Message> Client::ReadMessage(int timeout_ms) {
         return m;
       }
     }
-    if (timeout_ms >= 0) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      const int r = ::poll(&p, 1, timeout_ms);
-      if (r == 0) return Err(ETIMEDOUT, "no message");
-      if (r < 0 && errno != EINTR) return Err(errno, "poll");
-    }
     char buf[8192];
-    const ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
-    if (n == 0) return Err(ECONNRESET, "daemon closed the connection");
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Err(errno, "recv");
-    }
-    inbuf_.append(buf, static_cast<size_t>(n));
+    XPV_ASSIGN_OR_RETURN(size_t n, transport_->Recv(buf, timeout_ms));
+    inbuf_.append(buf, n);
   }
 }
 
@@ -54,17 +45,9 @@ Result<Message> Client::Raw(MsgType type, std::string_view payload, uint32_t tx_
   const uint32_t req_id = next_req_id_++;
   std::string out;
   AppendMessage(out, type, req_id, tx_id, payload);
-  size_t off = 0;
-  while (off < out.size()) {
-    const ssize_t n = ::send(fd_.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Err(errno, "send");
-    }
-    off += static_cast<size_t>(n);
-  }
+  XPV_TRY(transport_->Send(out));
   while (true) {
-    XPV_ASSIGN_OR_RETURN(Message m, ReadMessage(-1));
+    XPV_ASSIGN_OR_RETURN(Message m, ReadMessage(reply_timeout_ms_));
     if (m.type() == MsgType::kWatchEvent) {
       auto parts = SplitStrings(m.payload);
       if (parts.size() >= 2) events_.push_back({std::string(parts[0]), std::string(parts[1])});
@@ -123,6 +106,19 @@ Result<uint32_t> Client::TransactionStart() {
 Status Client::TransactionEnd(uint32_t tx, bool commit) {
   return Done(Call(MsgType::kTransactionEnd, Z(commit ? "T" : "F"), tx));
 }
+Status Client::InTransaction(const std::function<Status(uint32_t tx)>& body, int attempts) {
+  for (int i = 0; i < attempts; ++i) {
+    XPV_ASSIGN_OR_RETURN(uint32_t tx, TransactionStart());
+    if (Status st = body(tx); !st) {
+      (void)TransactionEnd(tx, false);
+      return st;
+    }
+    Status end = TransactionEnd(tx, true);
+    if (end || end.error().code != EAGAIN) return end;
+  }
+  return Err(EAGAIN, "the transaction kept conflicting");
+}
+
 Status Client::Watch(std::string_view path, std::string_view token) {
   return Done(Call(MsgType::kWatch, Z(path) + Z(token)));
 }

@@ -94,7 +94,9 @@ int RunDaemon(const DaemonOptions& options) {
       spdlog::error("platform: this domain is not privileged: cannot map domains' rings");
       return 1;
     }
-    rings = std::make_unique<PlatformRings>(*control, options.platform->events());
+    rings = std::make_unique<PlatformRings>(
+        *control, options.platform->events(),
+        options.map_store_grant ? &options.platform->mapper() : nullptr);
     ring_domains = std::make_unique<RingDomains>(**server, rings->Factory());
     engine.set_domain_hooks(ring_domains.get());
     event_watch = std::make_unique<FdWatch>([&] { rings->Dispatch(); });
@@ -109,6 +111,18 @@ int RunDaemon(const DaemonOptions& options) {
     if (!st) {
       spdlog::error("platform: {} ({})", st.error().message, std::strerror(st.error().code));
       return 1;
+    }
+    if (options.local_ring_page) {
+      const DomId self = options.platform->self();
+      rings->SetLocal(self, options.local_ring_page);
+      if (Status local = ring_domains->Introduce(self, 0, options.local_ring_port); !local) {
+        spdlog::error("local ring (domain {}, port {}): {} ({})", self.value,
+                      options.local_ring_port, local.error().message,
+                      std::strerror(local.error().code));
+        return 1;
+      }
+      spdlog::info("serving the local ring of domain {} on port {}", self.value,
+                   options.local_ring_port);
     }
     spdlog::info("serving domains' rings as domain {}", options.platform->self().value);
   }

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -15,14 +17,53 @@ namespace xpv::xenstore {
 // State the factory's ports share with the dispatcher: a port outlives neither the platform
 // nor, through this shared_ptr, the table it unregisters from.
 struct PlatformRings::Shared {
-  Shared(platform::DomainControl& c, platform::EventChannels& e) : control(c), events(e) {}
+  Shared(platform::DomainControl& c, platform::EventChannels& e, platform::GrantMapper* m)
+      : control(c), events(e), mapper(m) {}
   platform::DomainControl& control;
   platform::EventChannels& events;
+  platform::GrantMapper* mapper;  // null: map by gfn only
+  std::optional<DomId> local_domid;
+  platform::ForeignPage* local_page = nullptr;
   std::mutex mu;
   std::unordered_map<uint32_t, int> kick_fds;  // local port -> that ring's eventfd
 };
 
 namespace {
+
+// A page mapped through a grant, seen as a ForeignPage.
+class GrantedPage final : public platform::ForeignPage {
+ public:
+  explicit GrantedPage(std::unique_ptr<platform::GrantMapping> m) : mapping_(std::move(m)) {}
+  uint8_t* data() override { return mapping_->page(0); }
+
+ private:
+  std::unique_ptr<platform::GrantMapping> mapping_;
+};
+
+// The local ring page, owned by whoever called SetLocal.
+class BorrowedPage final : public platform::ForeignPage {
+ public:
+  explicit BorrowedPage(platform::ForeignPage* page) : page_(page) {}
+  uint8_t* data() override { return page_->data(); }
+
+ private:
+  platform::ForeignPage* page_;
+};
+
+Result<std::unique_ptr<platform::ForeignPage>> MapStorePage(PlatformRings::Shared& shared,
+                                                            DomId domid, uint64_t gfn) {
+  if (shared.local_domid == domid && shared.local_page)
+    return std::unique_ptr<platform::ForeignPage>(new BorrowedPage(shared.local_page));
+  if (shared.mapper) {
+    // Xen 4.17's map_interface(): grant ref 1, which the toolstack set up for the store domain
+    // (xc_dom_gnttab_init); unlike Xen, fall back to the gfn when the grant cannot be mapped.
+    const platform::MapRequest req{domid, kGrantRefXenstore, platform::Access::kReadWrite};
+    auto m = shared.mapper->Map(std::span(&req, 1));
+    if (m && (*m)->size() == 1 && (*m)->status(0) == platform::GrantStatus::kOkay)
+      return std::unique_ptr<platform::ForeignPage>(new GrantedPage(std::move(*m)));
+  }
+  return shared.control.MapForeign(domid, Gfn(gfn));
+}
 
 class PlatformRingPort final : public RingPort {
  public:
@@ -62,8 +103,14 @@ class PlatformRingPort final : public RingPort {
 
 }  // namespace
 
-PlatformRings::PlatformRings(platform::DomainControl& control, platform::EventChannels& events)
-    : shared_(std::make_shared<Shared>(control, events)) {}
+PlatformRings::PlatformRings(platform::DomainControl& control, platform::EventChannels& events,
+                             platform::GrantMapper* mapper)
+    : shared_(std::make_shared<Shared>(control, events, mapper)) {}
+
+void PlatformRings::SetLocal(DomId self, platform::ForeignPage* page) {
+  shared_->local_domid = self;
+  shared_->local_page = page;
+}
 
 PlatformRings::~PlatformRings() = default;
 
@@ -75,10 +122,12 @@ RingPortFactory PlatformRings::Factory() {
   return [shared = shared_](DomId domid, uint64_t gfn,
                             uint32_t port) -> Result<std::unique_ptr<RingPort>> {
     XPV_ASSIGN_OR_RETURN(std::unique_ptr<platform::ForeignPage> page,
-                         shared->control.MapForeign(domid, Gfn(gfn)));
+                         MapStorePage(*shared, domid, gfn));
     UniqueFd kick(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!kick.valid()) return Err(errno, "eventfd");
     XPV_ASSIGN_OR_RETURN(EvtchnPort local, shared->events.BindInterdomain(domid, EvtchnPort(port)));
+    // Xen's dom0_init(): the local kernel waits for this first notification before it probes.
+    if (shared->local_domid == domid && shared->local_page) (void)shared->events.Notify(local);
     return std::unique_ptr<RingPort>(
         new PlatformRingPort(shared, std::move(page), local, std::move(kick)));
   };

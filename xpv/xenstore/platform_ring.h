@@ -1,7 +1,13 @@
 // RingPorts over the generic platform interfaces (platform.h): a domain's store page mapped with
-// DomainControl::MapForeign (xenforeignmemory_map), its channel bound with
-// EventChannels::BindInterdomain, exactly what Xen's daemon does with libxenforeignmemory and
-// libxenevtchn. Works on any Platform (xpv-hv's sim or real Xen); the store never sees which.
+// DomainControl::MapForeign (xenforeignmemory_map of the gfn XS_INTRODUCE names) or, given a
+// GrantMapper, through its grant GNTTAB_RESERVED_XENSTORE as Xen 4.17's daemon does
+// (xenstored_domain.c map_interface(), falling back to the gfn); its channel bound with
+// EventChannels::BindInterdomain. Works on any Platform (xpv-hv's sim or real Xen); the store
+// never sees which.
+//
+// The store's own domain (Xen's dom0 with a local store, XS_LOCAL) has no grant or gfn to map:
+// its kernel exports the page (/proc/xen/xsd_kva). SetLocal hands it in; the factory then uses
+// it for that domain and notifies the channel once bound, as Xen's dom0_init() does.
 //
 // A platform has one event-channel descriptor for all ports, while the server polls one
 // descriptor per ring: PlatformRings demultiplexes. Register event_fd() with the loop and call
@@ -21,8 +27,13 @@ namespace xpv::xenstore {
 class PlatformRings {
  public:
   // Both must outlive this object and every RingPort it made.
-  PlatformRings(platform::DomainControl& control, platform::EventChannels& events);
+  PlatformRings(platform::DomainControl& control, platform::EventChannels& events,
+                platform::GrantMapper* mapper = nullptr);
   ~PlatformRings();
+
+  // The ring page of `self`, the domain this store runs in. Not owned: must outlive this object
+  // and every RingPort it made.
+  void SetLocal(DomId self, platform::ForeignPage* page);
 
   RingPortFactory Factory();
   // The platform's event-channel descriptor: readable when some port is pending.

@@ -12,10 +12,10 @@
 #include <string>
 #include <thread>
 
+#include "xpv/platform/port_dispatcher.h"
 #include "xpv/platform/sim/sim_host.h"
 #include "xpv/xenstore/client.h"
 #include "xpv/xenstore/daemon.h"
-#include "xpv/xenstore/testing/ring_guest.h"
 
 namespace xpv::xenstore {
 namespace {
@@ -68,13 +68,24 @@ TEST(PlatformRingTest, IntroducedDomainUsesItsRingAndItsDeathReleasesIt) {
                                                Z(std::to_string(created.store_port.value))));
 
   auto& g = **guest;
-  testing::RingGuest ring(
-      reinterpret_cast<xenstore_domain_interface*>(g.memory().PageAddress(*g.store_gfn())),
-      g.events(), *g.store_port());
-  ASSERT_TRUE(ring.Write("data/hello", "world"));
-  auto back = ring.Read("data/hello");
+  platform::PortDispatcher ports(g.events());
+  auto ring = Client::ConnectRing(
+      reinterpret_cast<xenstore_domain_interface*>(g.memory().PageAddress(*g.store_gfn())), ports,
+      *g.store_port());
+  ASSERT_TRUE(ring);
+  ring->set_reply_timeout_ms(5000);
+  ASSERT_TRUE(ring->Watch("data", "mine"));  // relative: under the domain's home
+  auto armed = ring->NextEvent(2000);
+  ASSERT_TRUE(armed);
+  EXPECT_EQ(armed->path, "data");
+  ASSERT_TRUE(ring->Write("data/hello", "world"));
+  auto back = ring->Read("data/hello");
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, "world");
+  auto fired = ring->NextEvent(2000);  // the guest's own write, through its ring
+  ASSERT_TRUE(fired);
+  EXPECT_EQ(fired->path, "data/hello");
+  EXPECT_EQ(fired->token, "mine");
   auto seen = c->Read(home + "/data/hello");
   ASSERT_TRUE(seen);
   EXPECT_EQ(*seen, "world");

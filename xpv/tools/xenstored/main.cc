@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "xpv/platform/sim/client.h"
+#include "xpv/platform/xen/xen_platform.h"
 #include "xpv/xenstore/daemon.h"
 
 int main(int argc, char** argv) {
@@ -44,8 +45,9 @@ int main(int argc, char** argv) {
 
   std::string platform = "none";
   app.add_option("--platform", platform,
-                 "serve domains' rings on a hypervisor: none (dom0 socket only) or sim (xpv-hv)")
-      ->check(CLI::IsMember({"none", "sim"}))
+                 "serve domains' rings on a hypervisor: none (dom0 socket only), sim (xpv-hv) "
+                 "or xen (real Xen, in place of Xen's xenstored in dom0)")
+      ->check(CLI::IsMember({"none", "sim", "xen"}))
       ->capture_default_str();
   std::string hv_socket;
   app.add_option(
@@ -65,6 +67,29 @@ int main(int argc, char** argv) {
   }
   opt.log_sink = syslog ? xpv::LogSink::kSyslog : xpv::LogSink::kStderr;
   std::unique_ptr<xpv::platform::sim::SimPlatform> sim;
+  std::unique_ptr<xpv::platform::xen::XenPlatform> xen;
+  xpv::platform::xen::LocalStoreRing local;
+  if (platform == "xen") {
+    auto p = xpv::platform::xen::ConnectXen({.watch_deaths = true});
+    if (!p) {
+      std::fprintf(stderr, "xpv-xenstored: xen: %s (%s)\n", std::string(p.error().message).c_str(),
+                   std::strerror(p.error().code));
+      return 1;
+    }
+    xen = std::move(*p);
+    // Xen's dom0_init(): the local kernel's ring (XS_LOCAL), served before anything else.
+    auto l = xen->OpenLocalStoreRing();
+    if (!l) {
+      std::fprintf(stderr, "xpv-xenstored: xen: %s (%s)\n", std::string(l.error().message).c_str(),
+                   std::strerror(l.error().code));
+      return 1;
+    }
+    local = std::move(*l);
+    opt.platform = xen.get();
+    opt.map_store_grant = true;
+    opt.local_ring_page = local.page.get();
+    opt.local_ring_port = local.port.value;
+  }
   if (platform == "sim") {
     // Xen's xenstore stub domain is a domain: so is this daemon on xpv-hv, a privileged service.
     auto p = xpv::platform::sim::ConnectSimService(hv_socket, {.name = "xenstored"});
