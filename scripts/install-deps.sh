@@ -15,6 +15,8 @@ packages=(
   fio gnuplot-nox                # the block benchmark: its fio baseline and its plot
   # interop peers: Debian's xenstore-utils and Xen 4.17's own daemons and test-xenstore
   xenstore-utils xen-utils-4.17
+  # the real-Xen harness (make realxen): QEMU, a Debian root fs, initramfs tools
+  qemu-system-x86 debootstrap cpio
 )
 
 missing=()

@@ -174,6 +174,10 @@ class DomainControl {
   virtual int death_fd() const = 0;
   // Domains that died since the last call.
   virtual std::vector<DomId> TakeDead() = 0;
+  // Domains that shut down (stopped or crashed, not destroyed) since the last call, each once
+  // until it runs again; the scan that TakeDead makes finds them. None on platforms whose
+  // domains cannot be shut down without dying (xpv-hv).
+  virtual std::vector<DomId> TakeShutdown() { return {}; }
 };
 
 // All of a domain's view of the platform, as one object.

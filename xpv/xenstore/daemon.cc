@@ -105,6 +105,10 @@ int RunDaemon(const DaemonOptions& options) {
         spdlog::info("domain {} died", d.value);
         engine.DomainGone(d);
       }
+      for (DomId d : control->TakeShutdown()) {
+        spdlog::info("domain {} shut down", d.value);
+        engine.DomainShutdown(d);
+      }
     });
     Status st = (*server)->Add(rings->event_fd(), POLLIN, event_watch.get());
     if (st) st = (*server)->Add(control->death_fd(), POLLIN, death_watch.get());

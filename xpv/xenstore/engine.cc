@@ -999,6 +999,14 @@ void Engine::DomainGone(DomId domid) {
   ForgetDomain(domid);
 }
 
+void Engine::DomainShutdown(DomId domid) {
+  auto it = domains_.find(domid);
+  if (it == domains_.end() || !it->second.introduced || domid == kDom0 || it->second.shutdown)
+    return;
+  it->second.shutdown = true;
+  FireSpecial(kReleaseDomain);
+}
+
 void Engine::ResetConnection(Conn& conn) {
   conn.watches_.clear();
   conn.transactions_.clear();

@@ -119,6 +119,10 @@ class Engine {
   // The platform saw `domid` die: removes the nodes it owns, fires @releaseDomain and forgets it,
   // as Xen's daemon does for a domain that died (VIRQ_DOM_EXC).
   void DomainGone(DomId domid);
+  // The platform saw `domid` shut down (stopped or crashed, not yet destroyed): fires
+  // @releaseDomain once, so that a toolstack applies on_poweroff/on_crash, as Xen's
+  // check_domains() does. XS_RESUME re-arms it.
+  void DomainShutdown(DomId domid);
   // A ring reconnected (xenstore-ring.txt): drops the connection's watches and transactions.
   void ResetConnection(Conn& conn);
 

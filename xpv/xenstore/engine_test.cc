@@ -945,6 +945,19 @@ TEST_F(EngineTest, DomainGoneFiresReleaseDomainOnce) {
   EXPECT_FALSE(engine.IsIntroduced(DomId(6)));
 }
 
+TEST_F(EngineTest, DomainShutdownFiresReleaseDomainOnceUntilResumed) {
+  ASSERT_EQ(Outcome(dom0.Watch("@releaseDomain", "out")), "OK");
+  dom0.TakeEvents();
+  engine.DomainShutdown(DomId(6));
+  engine.DomainShutdown(DomId(6));
+  engine.DomainShutdown(DomId(42));  // never introduced
+  EXPECT_EQ(dom0.TakeEvents(), (Events{Ev("@releaseDomain", "out")}));
+  EXPECT_TRUE(engine.IsIntroduced(DomId(6)));  // shut down is not gone: its nodes stay
+  ASSERT_EQ(Outcome(dom0.Call(MsgType::kResume, "6\0"s)), "OK");
+  engine.DomainShutdown(DomId(6));
+  EXPECT_EQ(dom0.TakeEvents(), (Events{Ev("@releaseDomain", "out")}));
+}
+
 TEST_F(EngineTest, DomUGetsDomainEventsOnlyWhenThePermissionsAllow) {
   ASSERT_EQ(Outcome(dom6.Watch("@releaseDomain", "out")), "OK");
   ASSERT_EQ(Outcome(dom6.Watch("@introduceDomain", "in")), "OK");

@@ -32,16 +32,23 @@ GrantStatus GrantStatusFromErrno(int err) {
 void DeathTracker::Reset(std::span<const DomainState> scan) {
   alive_.clear();
   reported_.clear();
+  shutdown_.clear();
+  new_shutdown_.clear();
   for (const DomainState& d : scan) {
     if (!d.dying) alive_.insert(d.domid.value);
+    if (d.shutdown && !d.dying) shutdown_.insert(d.domid.value);  // known before we started
   }
 }
 
 std::vector<DomId> DeathTracker::Update(std::span<const DomainState> scan) {
   std::vector<DomId> dead;
-  std::unordered_set<uint32_t> alive, listed;
+  std::unordered_set<uint32_t> alive, listed, shutdown;
   for (const DomainState& d : scan) {
     listed.insert(d.domid.value);
+    if (d.shutdown && !d.dying) {
+      shutdown.insert(d.domid.value);
+      if (!shutdown_.contains(d.domid.value)) new_shutdown_.emplace_back(d.domid.value);
+    }
     if (!d.dying) {
       alive.insert(d.domid.value);
       reported_.erase(d.domid.value);  // a reused domid is a new domain
@@ -57,6 +64,8 @@ std::vector<DomId> DeathTracker::Update(std::span<const DomainState> scan) {
   // Zombies that are gone now need no more memory.
   std::erase_if(reported_, [&](uint32_t id) { return !listed.contains(id); });
   alive_ = std::move(alive);
+  shutdown_ = std::move(shutdown);
+  std::sort(new_shutdown_.begin(), new_shutdown_.end());
   std::sort(dead.begin(), dead.end());
   return dead;
 }

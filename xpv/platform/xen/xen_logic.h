@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "xpv/base/types.h"
@@ -36,8 +37,13 @@ class DeathTracker {
   void Reset(std::span<const DomainState> scan);
   // Domains that died since the previous scan, in ascending domid order.
   std::vector<DomId> Update(std::span<const DomainState> scan);
+  // Domains the last Update found shut down and not dying, that were not shut down before
+  // (each reported once until it runs again), in ascending domid order.
+  std::vector<DomId> TakeShutdown() { return std::exchange(new_shutdown_, {}); }
 
  private:
+  std::unordered_set<uint32_t> shutdown_;  // shut down in the last scan
+  std::vector<DomId> new_shutdown_;
   std::unordered_set<uint32_t> alive_;     // seen alive (not dying) in the last scan
   std::unordered_set<uint32_t> reported_;  // reported dead, still listed (zombies)
 };

@@ -54,6 +54,24 @@ TEST(DeathTracker, ShutdownIsNotDeath) {
   EXPECT_TRUE(t.Update(std::vector<DomainState>{{DomId(0)}, {DomId(4), false, true}}).empty());
 }
 
+TEST(DeathTracker, ShutdownIsReportedOnceUntilItRunsAgain) {
+  DeathTracker t;
+  t.Reset(std::vector<DomainState>{{DomId(0)}, {DomId(4)}, {DomId(6), false, true}});
+  std::vector<DomainState> s = {{DomId(0)}, {DomId(4), false, true}, {DomId(6), false, true}};
+  EXPECT_TRUE(t.Update(s).empty());
+  EXPECT_EQ(t.TakeShutdown(), Ids({4}));  // 6 was shut down before we started
+  EXPECT_TRUE(t.Update(s).empty());
+  EXPECT_TRUE(t.TakeShutdown().empty());
+  s[1].shutdown = false;  // resumed (xl restore, XS_RESUME)
+  (void)t.Update(s);
+  s[1].shutdown = true;
+  (void)t.Update(s);
+  EXPECT_EQ(t.TakeShutdown(), Ids({4}));
+  s[1].dying = true;  // destroyed: a death, not a shutdown
+  EXPECT_EQ(t.Update(s), Ids({4}));
+  EXPECT_TRUE(t.TakeShutdown().empty());
+}
+
 TEST(DeathTracker, ReusedDomidIsANewDomain) {
   DeathTracker t;
   std::vector<DomainState> s = {{DomId(0)}, {DomId(7), true}};

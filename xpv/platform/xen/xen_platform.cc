@@ -427,6 +427,8 @@ class XenControl final : public DomainControl {
     return tracker_.Update(*scan);
   }
 
+  std::vector<DomId> TakeShutdown() override { return tracker_.TakeShutdown(); }
+
  private:
   Result<std::vector<xc_domaininfo_t>> GetInfos() {
     std::vector<xc_domaininfo_t> all;
