@@ -298,7 +298,8 @@ TEST_F(BlkFrontTest, ReconnectAfterClose) {
     ASSERT_TRUE(f) << f.error().message;
     ASSERT_TRUE((*f)->Write(0, Pattern(0, 65536, 6)));
     ASSERT_TRUE((*f)->Close());
-    EXPECT_EQ(fx_->Node(be + "/state"), "6");
+    // The backend follows the frontend's Closed on its own thread.
+    EXPECT_TRUE(fx_->WaitForNode(be + "/state", "6", 5000)) << fx_->Node(be + "/state");
   }
   // Different choices the second time: one queue, one page, the other layout.
   auto f = fx_->ConnectFront(
