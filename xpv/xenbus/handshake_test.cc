@@ -53,10 +53,11 @@ class HandshakeTest : public ::testing::Test {
     ASSERT_TRUE(toolstack_->Write(fe + "/state", "1"));
   }
 
-  // Feeds the backend's watch events to the device until none comes for 100 ms.
+  // Feeds the backend's watch events to the device until none comes for 250 ms (generous: the
+  // store runs on another thread of a loaded machine).
   bool PumpBackend(BackendDevice& dev) {
     bool alive = true;
-    while (auto ev = be_store_->NextEvent(100)) alive = dev.Update();
+    while (auto ev = be_store_->NextEvent(250)) alive = dev.Update();
     return alive;
   }
   void FrontendState(State s) {
