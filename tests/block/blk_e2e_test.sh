@@ -17,20 +17,7 @@ cleanup() {
   rm -rf "$RUN"
 }
 trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*"
-  for f in "$RUN"/*.log; do echo "--- $f"; tail -30 "$f"; done
-  exit 1
-}
-
-until_ok() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.1
-  done
-}
+. "$(dirname "$0")/../lib/e2e.sh"
 
 "$XPV" hv start >/dev/null || fail "xpv hv start"
 IMG=$RUN/disk.img

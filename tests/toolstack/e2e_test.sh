@@ -16,21 +16,7 @@ cleanup() {
   rm -rf "$RUN"
 }
 trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*"
-  for f in "$RUN"/*.log; do echo "--- $f"; tail -20 "$f"; done
-  exit 1
-}
-
-# until_ok SECONDS CMD...: retries CMD every 0.1 s.
-until_ok() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.1
-  done
-}
+. "$(dirname "$0")/../lib/e2e.sh"
 
 "$XPV" hv start || fail "xpv hv start"
 [ -S "$RUN/hv.sock" ] && [ -S "$RUN/xenstored.sock" ] || fail "no sockets in $RUN"

@@ -5,29 +5,14 @@
 
 #include "xpv/abi/blkif.h"
 #include "xpv/base/check.h"
+#include "xpv/base/testing/fuzz_reader.h"
 #include "xpv/ring/back_ring.h"
 #include "xpv/ring/testing/test_pages.h"
 
 namespace xpv::ring::testing {
 namespace {
 
-// Reads the input a byte or a word at a time; zeros once it is used up.
-class Reader {
- public:
-  Reader(const uint8_t* d, size_t n) : d_(d), n_(n) {}
-  bool done() const { return at_ >= n_; }
-  uint8_t u8() { return at_ < n_ ? d_[at_++] : 0; }
-  uint32_t u32() {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | u8();
-    return v;
-  }
-
- private:
-  const uint8_t* d_;
-  size_t n_;
-  size_t at_ = 0;
-};
+using Reader = xpv::testing::FuzzReader;
 
 volatile uint64_t sink;
 
