@@ -235,7 +235,7 @@ Status BackendQueue::PrepareBuffers(uint32_t slot) {
   for (size_t i = 0; i < segs.size(); ++i) {
     if (config_.persistent) {
       if (auto it = persistent_.find(segs[i].gref.value); it != persistent_.end()) {
-        page[i] = it->second.mapping->page(0);
+        page[i] = it->second.mapping->page(it->second.index);
         ++stats_.persistent_hits;
         continue;
       }
@@ -244,27 +244,23 @@ Status BackendQueue::PrepareBuffers(uint32_t slot) {
     to_map.push_back({config_.frontend, segs[i].gref, access});
   }
   if (!to_map.empty()) {
-    XPV_ASSIGN_OR_RETURN(std::unique_ptr<platform::GrantMapping> m, plat.mapper().Map(to_map));
+    XPV_ASSIGN_OR_RETURN(std::shared_ptr<platform::GrantMapping> m, plat.mapper().Map(to_map));
     stats_.maps += to_map.size();
     for (size_t i = 0; i < segs.size(); ++i) {
       if (map_index[i] == SIZE_MAX) continue;
       if (!OkStatus(m->status(map_index[i]))) return Err(EFAULT, "segment grant failed");
       page[i] = m->page(map_index[i]);
     }
-    // Keep new grants mapped for next time, one mapping per grant, while there is room.
     if (config_.persistent && persistent_.size() + to_map.size() <= config_.max_persistent_grants) {
+      // Keep the new grants mapped for next time: the batch stays mapped while any of its
+      // entries is in the cache (until the queue goes).
       for (size_t i = 0; i < segs.size(); ++i) {
-        if (map_index[i] == SIZE_MAX || persistent_.contains(segs[i].gref.value)) continue;
-        std::vector<platform::MapRequest> one{
-            {config_.frontend, segs[i].gref, platform::Access::kReadWrite}};
-        auto pm = plat.mapper().Map(one);
-        if (!pm || !OkStatus((*pm)->status(0))) continue;
-        ++stats_.maps;
-        page[i] = (*pm)->page(0);
-        persistent_[segs[i].gref.value] = Persistent{std::move(*pm)};
+        if (map_index[i] != SIZE_MAX)
+          persistent_.try_emplace(segs[i].gref.value, Persistent{m, map_index[i]});
       }
+    } else {
+      p.mapping = std::move(m);  // unmapped when the request finishes
     }
-    p.mapping = std::move(m);
   }
   for (size_t i = 0; i < segs.size(); ++i) p.iov[i] = {page[i] + segs[i].offset, segs[i].length};
   return Ok();

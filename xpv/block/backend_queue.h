@@ -96,12 +96,13 @@ class BackendQueue {
   struct Pending {
     Stage stage = Stage::kFree;
     BlockRequest req;
-    std::unique_ptr<platform::GrantMapping> mapping;  // non-persistent segment mappings
+    std::shared_ptr<platform::GrantMapping> mapping;  // non-persistent segment mappings
     std::vector<Gfn> bounce;                          // copy mode: one page per segment
     std::vector<iovec> iov;
   };
   struct Persistent {
-    std::unique_ptr<platform::GrantMapping> mapping;  // one page
+    std::shared_ptr<platform::GrantMapping> mapping;  // the batch it was mapped in
+    size_t index = 0;                                 // its entry in that batch
   };
 
   BackendQueue(Env env, QueueConfig config) : env_(env), config_(std::move(config)) {}
