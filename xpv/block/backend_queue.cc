@@ -169,16 +169,40 @@ Status BackendQueue::FetchIndirect(BlockRequest& req) {
   std::vector<std::byte> copy(pages * kPageSize);
   platform::Platform& plat = env_.platform;
   if (config_.map_grants) {
+    // Indirect pages are persistent grants too when agreed (Linux's blkfront keeps a pool of
+    // them): kept mapped read-only, in their own cache, and read afresh for every request.
+    std::vector<const uint8_t*> src(pages, nullptr);
     std::vector<platform::MapRequest> reqs;
-    for (GrantRef ref : req.indirect_pages)
-      reqs.push_back({config_.frontend, ref, platform::Access::kReadOnly});
-    XPV_ASSIGN_OR_RETURN(std::unique_ptr<platform::GrantMapping> m, plat.mapper().Map(reqs));
-    stats_.maps += pages;
+    std::vector<size_t> index(pages, SIZE_MAX);
     for (size_t i = 0; i < pages; ++i) {
-      if (!OkStatus(m->status(i))) return Err(EFAULT, "indirect page grant failed");
-      // SAFETY: a mapped page of the guest, copied once; only the copy is parsed.
-      std::memcpy(copy.data() + i * kPageSize, m->page(i), kPageSize);
+      if (config_.persistent) {
+        if (auto it = persistent_indirect_.find(req.indirect_pages[i].value);
+            it != persistent_indirect_.end()) {
+          src[i] = it->second.mapping->page(it->second.index);
+          ++stats_.persistent_hits;
+          continue;
+        }
+      }
+      index[i] = reqs.size();
+      reqs.push_back({config_.frontend, req.indirect_pages[i], platform::Access::kReadOnly});
     }
+    std::shared_ptr<platform::GrantMapping> m;
+    if (!reqs.empty()) {
+      XPV_ASSIGN_OR_RETURN(m, plat.mapper().Map(reqs));
+      stats_.maps += reqs.size();
+      const bool keep =
+          config_.persistent && persistent_.size() + persistent_indirect_.size() + reqs.size() <=
+                                    config_.max_persistent_grants;
+      for (size_t i = 0; i < pages; ++i) {
+        if (index[i] == SIZE_MAX) continue;
+        if (!OkStatus(m->status(index[i]))) return Err(EFAULT, "indirect page grant failed");
+        src[i] = m->page(index[i]);
+        if (keep)
+          persistent_indirect_.try_emplace(req.indirect_pages[i].value, Persistent{m, index[i]});
+      }
+    }
+    // SAFETY: mapped pages of the guest, copied once; only the copy is parsed.
+    for (size_t i = 0; i < pages; ++i) std::memcpy(copy.data() + i * kPageSize, src[i], kPageSize);
   } else {
     std::vector<Gfn> local;
     std::vector<platform::CopyOp> ops;
@@ -251,7 +275,8 @@ Status BackendQueue::PrepareBuffers(uint32_t slot) {
       if (!OkStatus(m->status(map_index[i]))) return Err(EFAULT, "segment grant failed");
       page[i] = m->page(map_index[i]);
     }
-    if (config_.persistent && persistent_.size() + to_map.size() <= config_.max_persistent_grants) {
+    if (config_.persistent && persistent_.size() + persistent_indirect_.size() + to_map.size() <=
+                                  config_.max_persistent_grants) {
       // Keep the new grants mapped for next time: the batch stays mapped while any of its
       // entries is in the cache (until the queue goes).
       for (size_t i = 0; i < segs.size(); ++i) {

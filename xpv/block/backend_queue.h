@@ -83,7 +83,7 @@ class BackendQueue {
   bool broken() const { return broken_; }
   const QueueStats& stats() const { return stats_; }
   uint32_t index() const { return config_.index; }
-  size_t persistent_grants() const { return persistent_.size(); }
+  size_t persistent_grants() const { return persistent_.size() + persistent_indirect_.size(); }
 
   static uint64_t Tag(uint32_t queue, uint32_t slot) { return (uint64_t{queue} << 32) | slot; }
   static uint32_t TagQueue(uint64_t tag) { return static_cast<uint32_t>(tag >> 32); }
@@ -134,7 +134,8 @@ class BackendQueue {
 
   std::vector<Pending> pending_;  // one per ring slot
   std::vector<uint32_t> free_slots_;
-  std::unordered_map<uint32_t, Persistent> persistent_;  // by grant ref
+  std::unordered_map<uint32_t, Persistent> persistent_;           // data pages, by grant ref
+  std::unordered_map<uint32_t, Persistent> persistent_indirect_;  // indirect pages (read-only)
   std::vector<Gfn> bounce_free_;
   size_t bounce_allocated_ = 0;
   // Grant copies batched across requests: their ops, and the slot each op belongs to.
