@@ -38,11 +38,12 @@ class DaemonTest : public ::testing::Test {
       ::execl(XPV_HV_BIN, "xpv-hv", "--socket", socket_.c_str(), "--log-level", "warn", nullptr);
       ::_exit(127);
     }
-    for (int i = 0; i < 500; ++i) {
-      if (::access(socket_.c_str(), F_OK) == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    // The socket file appears at bind(), before listen(): retry the connection itself.
     auto dom0 = ConnectSimDom0(socket_);
+    for (int i = 0; i < 500 && !dom0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      dom0 = ConnectSimDom0(socket_);
+    }
     ASSERT_TRUE(dom0.has_value()) << std::strerror(dom0.error().code);
     dom0_ = std::move(*dom0);
   }
