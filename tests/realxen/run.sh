@@ -9,6 +9,7 @@
 #     --store-env ENV  environment for xpv-xenstored, e.g. 'XPV_XENSTORED_LOOP=epoll'
 #     --scenario NAME  a script of scenarios/ (repeatable; default: all of them)
 #     --timeout S      bound on the whole boot (default 1200)
+#     --scenario-timeout S  bound on each scenario (default 900)
 #     --out DIR        where dom0's logs come back (default WORKDIR/runs/<id>/out)
 #     -v               show the hypervisor's and kernels' console lines too
 #   env: WORKDIR (as setup.sh), XPV_QEMU_CPU (qemu64,+svm), XPV_QEMU_SMP (2), XPV_QEMU_MEM (3072)
@@ -16,11 +17,11 @@
 set -e
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
-BIN=$HERE/../../build/bin; STORE=xpv; STORE_ENV=""; SCENARIOS=""; TIMEOUT=1200; OUT=""; VERBOSE=""
+BIN=$HERE/../../build/bin; STORE=xpv; STORE_ENV=""; SCENARIOS=""; TIMEOUT=1200; SCENARIO_TIMEOUT=900; OUT=""; VERBOSE=""
 while [ $# -gt 0 ]; do case "$1" in
   --bin) BIN=$2; shift 2;; --store) STORE=$2; shift 2;; --store-env) STORE_ENV=$2; shift 2;; --scenario) SCENARIOS="$SCENARIOS $2"; shift 2;;
-  --timeout) TIMEOUT=$2; shift 2;; --out) OUT=$2; shift 2;; -v) VERBOSE=1; shift;;
-  -h|--help) sed -n '2,16p' "$0"; exit 0;; *) fail "unknown argument $1 (see --help)";; esac; done
+  --timeout) TIMEOUT=$2; shift 2;; --scenario-timeout) SCENARIO_TIMEOUT=$2; shift 2;; --out) OUT=$2; shift 2;; -v) VERBOSE=1; shift;;
+  -h|--help) sed -n '2,17p' "$0"; exit 0;; *) fail "unknown argument $1 (see --help)";; esac; done
 case "$STORE" in xpv|debian) ;; *) fail "--store: xpv or debian";; esac
 for f in xen.elf vmlinuz dom0-stage1.cpio.gz domu.cpio.gz dom0-root.img; do
   [ -f "$WORKDIR/$f" ] || fail "$WORKDIR/$f missing: run $HERE/setup.sh (same WORKDIR) first"; done
@@ -40,13 +41,14 @@ cp -a "$HERE/scenarios" "$S/payload/"
 for b in "$BIN"/xpv-*; do
   case "$b" in *-bench) continue;; esac
   [ -x "$b" ] && [ -f "$b" ] || continue
-  strip -o "$S/payload/bin/${b##*/}" "$b" 2>/dev/null || cp "$b" "$S/payload/bin/"
-  ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | while read -r lib; do
+  strip -o "$S/payload/bin/${b##*/}" "$b" 2>/dev/null || cp "$b" "$S/payload/bin/"   # scripts too
+  { ldd "$b" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | while read -r lib; do
     [ -e "$ROOTFS/lib/x86_64-linux-gnu/${lib##*/}" ] || [ -e "$ROOTFS/usr/lib/x86_64-linux-gnu/${lib##*/}" ] \
       || cp -L "$lib" "$S/payload/lib/"
   done
 done
-printf 'XPV_STORE=%q\nXPV_STORE_ENV=%q\nXPV_SCENARIOS=%q\n' "$STORE" "$STORE_ENV" "$SCENARIOS" > "$S/run.conf"
+printf 'XPV_STORE=%q\nXPV_STORE_ENV=%q\nXPV_SCENARIOS=%q\nXPV_SCENARIO_TIMEOUT=%q\n' \
+  "$STORE" "$STORE_ENV" "$SCENARIOS" "$SCENARIO_TIMEOUT" > "$S/run.conf"
 mke2fs -q -t ext4 -L run -d "$S" "$RUN/run.img" "$(( $(du -sm "$S" | cut -f1) + 256 ))M"
 rm -rf "$S"
 

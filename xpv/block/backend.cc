@@ -11,6 +11,18 @@ namespace xpv::block {
 namespace {
 using xenbus::ParseUint;
 constexpr int kDrainTimeoutMs = 30000;
+
+// libxl_disk.c writes a qdisk's `params` as "<format>:<target>"; only raw images are served.
+Result<std::string> DiskTarget(std::string_view backend_type, std::string params) {
+  if (backend_type != "qdisk") return params;
+  const size_t colon = params.find(':');
+  if (colon == std::string::npos) return params;
+  const std::string_view format = std::string_view(params).substr(0, colon);
+  if (format == "raw" || format == "aio") return params.substr(colon + 1);
+  if (format == "qcow" || format == "qcow2" || format == "vhd" || format == "qed")
+    return Err(EOPNOTSUPP, "only raw images are served");
+  return params;
+}
 }  // namespace
 
 BlockBackend::BlockBackend(BackendEnv env, xenbus::DeviceId id, BackendOptions options)
@@ -33,6 +45,7 @@ std::optional<Error> BlockBackend::TakeBreakage() {
 Status BlockBackend::Prepare() {
   if (!disk_) {
     XPV_ASSIGN_OR_RETURN(std::string params, env_.store.Read(device_.backend_path() + "/params"));
+    XPV_ASSIGN_OR_RETURN(std::string target, DiskTarget(options_.backend_type, std::move(params)));
     auto mode = env_.store.Read(device_.backend_path() + "/mode");
     const bool read_only = mode && (*mode == "r" || *mode == "ro");
     auto discard = env_.store.Read(device_.backend_path() + "/discard-enable");
@@ -40,7 +53,7 @@ Status BlockBackend::Prepare() {
     DiskOptions opts{.access = read_only ? Access::kReadOnly : Access::kReadWrite,
                      .caching = options_.caching,
                      .queue_depth = options_.disk_queue_depth};
-    XPV_ASSIGN_OR_RETURN(disk_, Disk::Open(params, opts));
+    XPV_ASSIGN_OR_RETURN(disk_, Disk::Open(target, opts));
     XPV_TRY(env_.loop.Add(disk_->event_fd(), [this] { OnDiskEvent(); }));
   }
   return PublishFeatures();

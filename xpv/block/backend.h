@@ -14,6 +14,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "xpv/base/event_loop.h"
@@ -35,6 +37,12 @@ struct BackendOptions {
   uint32_t max_bounce_pages = 4096;       // per queue, copy mode
   unsigned disk_queue_depth = 256;
   Caching caching = Caching::kBuffered;
+  // The directory the toolstack puts devices in: backend/<backend_type>. "vbd" is Linux
+  // blkback's; "qdisk" is QEMU's (libxl's `backendtype=qdisk`, whose `params` is
+  // "<format>:<target>"). Frontends are under device/vbd either way.
+  std::string backend_type = "vbd";
+  // Serve only this domain's devices, as the device model libxl starts per domain does.
+  std::optional<DomId> frontend;
 };
 
 struct BackendEnv {

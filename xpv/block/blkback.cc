@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 namespace xpv::block {
 
 namespace {
@@ -13,11 +15,17 @@ Result<std::unique_ptr<Blkback>> Blkback::Create(platform::Platform& platform,
                                                  xenstore::Client& store, BackendOptions options) {
   XPV_ASSIGN_OR_RETURN(std::unique_ptr<EventLoop> loop, EventLoop::Create());
   std::unique_ptr<Blkback> bb(new Blkback(platform, ports, store, options, std::move(loop)));
-  bb->root_ = xenbus::BackendRoot(platform.self(), "vbd");
+  if (bb->options_.backend_type.empty() || bb->options_.backend_type.find('/') != std::string::npos)
+    return Err(EINVAL, "backend type must be one path element");
+  bb->root_ = xenbus::BackendRoot(platform.self(), bb->options_.backend_type);
+  // One frontend: watch only its directory (it may not exist yet; a watch fires when it does).
+  bb->watch_path_ = bb->options_.frontend
+                        ? fmt::format("{}/{}", bb->root_, bb->options_.frontend->value)
+                        : bb->root_;
   XPV_TRY(bb->loop_->Add(ports.fd(), [p = &ports] { p->Dispatch(); }));
   XPV_TRY(bb->loop_->Add(store.fd(), [b = bb.get()] { b->DrainStoreEvents(); }));
   // The watch fires once at once: that first event scans for devices added before we started.
-  XPV_TRY(store.Watch(bb->root_, kRootToken));
+  XPV_TRY(store.Watch(bb->watch_path_, kRootToken));
   return bb;
 }
 
@@ -56,8 +64,8 @@ void Blkback::DrainStoreEvents() {
 
 void Blkback::OnEvent(const xenstore::WatchEvent& ev) {
   if (ev.token == kRootToken) {
-    if (ev.path == root_) return Scan();
-    if (auto id = xenbus::DeviceFromBackendPath(platform_.self(), "vbd", ev.path)) Touch(*id);
+    if (ev.path == watch_path_) return Scan();
+    if (auto id = ParseDevice(ev.path)) Touch(*id);
     return;
   }
   // A device's own watch (its frontend's state): the token names the backend path.
@@ -69,16 +77,26 @@ void Blkback::OnEvent(const xenstore::WatchEvent& ev) {
   }
 }
 
+std::optional<xenbus::DeviceId> Blkback::ParseDevice(std::string_view path) const {
+  auto id = xenbus::DeviceFromBackendPath(platform_.self(), options_.backend_type, path);
+  if (!id || (options_.frontend && id->frontend != *options_.frontend)) return std::nullopt;
+  // Block frontends are `vbd`s whatever the backend's directory is called.
+  id->frontend_type = "vbd";
+  return id;
+}
+
 void Blkback::Scan() {
-  auto frontends = store_.Directory(root_);
-  if (!frontends) return;
-  for (const std::string& fe : *frontends) {
+  std::vector<std::string> frontends;
+  if (options_.frontend) {
+    frontends.push_back(std::to_string(options_.frontend->value));
+  } else if (auto all = store_.Directory(root_)) {
+    frontends = std::move(*all);
+  }
+  for (const std::string& fe : frontends) {
     auto devids = store_.Directory(root_ + "/" + fe);
     if (!devids) continue;
     for (const std::string& devid : *devids) {
-      if (auto id = xenbus::DeviceFromBackendPath(platform_.self(), "vbd",
-                                                  root_ + "/" + fe + "/" + devid))
-        Touch(*id);
+      if (auto id = ParseDevice(root_ + "/" + fe + "/" + devid)) Touch(*id);
     }
   }
 }

@@ -1,7 +1,9 @@
-// Blkback: xpv-blkback as a library. One process serves every `vbd` whose backend directory
-// appears under /local/domain/<self>/backend/vbd, as QEMU's qdisk does: it watches that
-// directory, starts a BlockBackend for each device the toolstack adds, and drops it when the
-// toolstack removes the directory. One thread, one epoll loop: the store client, the platform's
+// Blkback: xpv-blkback as a library. One process serves every block device whose backend
+// directory appears under /local/domain/<self>/backend/<options.backend_type> ("vbd" by default;
+// "qdisk" where libxl expects QEMU), optionally only those of one frontend domain
+// (options.frontend, as the device model libxl starts per domain): it watches that directory,
+// starts a BlockBackend for each device the toolstack adds, and drops it when the toolstack
+// removes the directory. One thread, one epoll loop: the store client, the platform's
 // event channels and every disk's completions.
 //
 //   XPV_ASSIGN_OR_RETURN(auto bb, Blkback::Create(platform, store, options));
@@ -10,7 +12,9 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "xpv/base/event_loop.h"
 #include "xpv/block/backend.h"
@@ -44,6 +48,8 @@ class Blkback {
   void DrainStoreEvents();
   void OnEvent(const xenstore::WatchEvent& ev);
   void Scan();
+  // A device under the watched directory (the rest of a path may follow), or nullopt.
+  std::optional<xenbus::DeviceId> ParseDevice(std::string_view path) const;
   void Touch(const xenbus::DeviceId& id);
 
   platform::Platform& platform_;
@@ -51,7 +57,8 @@ class Blkback {
   xenstore::Client& store_;
   BackendOptions options_;
   std::unique_ptr<EventLoop> loop_;
-  std::string root_;
+  std::string root_;                                              // backend/<type>
+  std::string watch_path_;                                        // root_, or root_/<frontend>
   std::map<std::string, std::unique_ptr<BlockBackend>> devices_;  // by backend path
 };
 

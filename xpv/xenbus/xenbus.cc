@@ -53,7 +53,8 @@ std::string DeviceId::BackendPath() const {
 }
 
 std::string DeviceId::FrontendPath() const {
-  return fmt::format("/local/domain/{}/device/{}/{}", frontend.value, type, devid);
+  return fmt::format("/local/domain/{}/device/{}/{}", frontend.value,
+                     frontend_type.empty() ? type : frontend_type, devid);
 }
 
 std::string BackendRoot(DomId backend, std::string_view type) {

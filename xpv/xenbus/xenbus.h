@@ -52,9 +52,12 @@ struct DeviceId {
   DomId backend;
   DomId frontend;
   uint32_t devid = 0;
+  // The frontend's directory when it is named otherwise than the backend's: libxl puts a
+  // `backendtype=qdisk` disk under backend/qdisk but its frontend under device/vbd. Empty: `type`.
+  std::string frontend_type;
 
   std::string BackendPath() const;   // /local/domain/<backend>/backend/<type>/<frontend>/<devid>
-  std::string FrontendPath() const;  // /local/domain/<frontend>/device/<type>/<devid>
+  std::string FrontendPath() const;  // /local/domain/<frontend>/device/<frontend_type>/<devid>
 };
 
 // /local/domain/<backend>/backend/<type>: where a backend watches for its devices.

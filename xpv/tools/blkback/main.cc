@@ -1,14 +1,20 @@
 // xpv-blkback: the blkif backend. Serves every vbd the toolstack puts under this domain's
-// backend/vbd directory, from raw image files or block devices, through io_uring.
+// backend/vbd directory (or backend/qdisk, or only one frontend domain's), from raw image files
+// or block devices, through io_uring. On real Xen, xpv-blkback-dm runs it as the device model
+// libxl starts for a domain with `backendtype=qdisk` disks (docs/block.md, "On real Xen").
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+
+#include <fmt/format.h>
 
 #include "xpv/base/log.h"
 #include "xpv/block/blkback.h"
 #include "xpv/block/sandbox.h"
+#include "xpv/tools/blkback/qmp_stub.h"
 #include "xpv/toolstack/domain_env.h"
 
 namespace {
@@ -24,7 +30,9 @@ int main(int argc, char** argv) {
   xpv::block::BackendOptions opt;
   CLI::App app{"xpv-blkback: the blkif backend of xpv (one process, every vbd of this domain)"};
   std::string platform = "sim", store_socket, user, caching = "buffered", log_level = "info";
-  bool seccomp = false, no_persistent = false;
+  bool seccomp = false, no_persistent = false, device_model = false;
+  std::optional<uint32_t> frontend_domid;
+  std::string qmp_socket;
   app.add_option("--platform", platform, "sim (xpv-hv) or xen")
       ->check(CLI::IsMember({"sim", "xen"}))
       ->capture_default_str();
@@ -42,12 +50,25 @@ int main(int argc, char** argv) {
   app.add_option("--caching", caching, "buffered or direct (O_DIRECT)")
       ->check(CLI::IsMember({"buffered", "direct"}))
       ->capture_default_str();
+  app.add_option("--backend-type", opt.backend_type,
+                 "the backend directory to serve: vbd (Linux blkback's) or qdisk (QEMU's)")
+      ->check(CLI::IsMember({"vbd", "qdisk"}))
+      ->capture_default_str();
+  app.add_option("--frontend-domid", frontend_domid, "serve only this domain's devices")
+      ->check(CLI::Range(1u, 0x7fefu));
+  app.add_flag("--device-model", device_model,
+               "stand in for the device model libxl started for --frontend-domid: write "
+               "device-model/<domid>/state = running once serving")
+      ->needs("--frontend-domid");
+  app.add_option("--qmp-socket", qmp_socket,
+                 "answer libxl's QMP queries on this socket (QEMU's -chardev ...,path=)");
   app.add_option("--user", user, "after start-up, drop to this user");
   app.add_flag("--seccomp", seccomp, "after start-up, confine system calls with seccomp");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   opt.persistent = !no_persistent;
+  if (frontend_domid) opt.frontend = xpv::DomId(*frontend_domid);
   opt.caching = caching == "direct" ? xpv::block::Caching::kDirect : xpv::block::Caching::kBuffered;
   xpv::InitLogging("xpv-blkback", xpv::LogSink::kStderr, log_level);
 
@@ -55,6 +76,18 @@ int main(int argc, char** argv) {
   if (!env) return Fail("connecting", env.error());
   auto bb = xpv::block::Blkback::Create(*env->platform, *env->ports, *env->store, opt);
   if (!bb) return Fail("starting", bb.error());
+  std::unique_ptr<xpv::tools::QmpStub> qmp;
+  if (!qmp_socket.empty()) {
+    auto q = xpv::tools::QmpStub::Listen(qmp_socket);
+    if (!q) return Fail("--qmp-socket", q.error());
+    qmp = std::move(*q);
+  }
+  if (device_model) {
+    // libxl_dm.c waits for this node (spawn->xspath) before it asks anything over QMP.
+    const std::string state = fmt::format("/local/domain/{}/device-model/{}/state",
+                                          env->platform->self().value, *frontend_domid);
+    if (auto st = env->store->Write(state, "running"); !st) return Fail(state.c_str(), st.error());
+  }
   if (!user.empty()) {
     if (auto st = xpv::block::DropToUser(user); !st) return Fail("--user", st.error());
   }
@@ -63,7 +96,11 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   std::signal(SIGINT, [](int) { g_stop = 1; });
-  spdlog::info("serving vbds of domain {}{}{}", env->platform->self().value,
+  // libxl ends a device model with SIGHUP (libxl__kill_xs_path).
+  std::signal(SIGHUP, [](int) { g_stop = 1; });
+  spdlog::info("serving backend/{} of domain {}{}{}{}", opt.backend_type,
+               env->platform->self().value,
+               frontend_domid ? fmt::format(" for domain {}", *frontend_domid) : "",
                user.empty() ? "" : " as " + user, seccomp ? " under seccomp" : "");
   while (!g_stop) {
     if (auto st = (*bb)->RunOnce(500); !st) return Fail("loop", st.error());
