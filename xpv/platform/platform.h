@@ -160,7 +160,7 @@ struct DomainInfo {
   uint32_t vcpus = 1;
   bool dying = false;
   bool shutdown = false;  // stopped (shut down or crashed), not yet destroyed
-  int pid = 0;  // sim: the domain's process
+  int pid = 0;            // sim: the domain's process
 };
 
 class DomainControl {
