@@ -93,6 +93,10 @@ class PlatformRingPort final : public RingPort {
     }
   }
   void Notify() override { (void)shared_->events.Notify(local_); }
+  void SelfNotify() override {
+    const uint64_t one = 1;
+    (void)!::write(kick_.get(), &one, sizeof one);
+  }
 
  private:
   std::shared_ptr<PlatformRings::Shared> shared_;

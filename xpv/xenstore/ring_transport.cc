@@ -63,6 +63,17 @@ class SharedRing {
   uint32_t Load(XENSTORE_RING_IDX* field) const { return __atomic_load_n(field, __ATOMIC_ACQUIRE); }
   void Store(XENSTORE_RING_IDX* field, uint32_t v) { __atomic_store_n(field, v, __ATOMIC_RELEASE); }
 
+  // After a full fence, so that an index we published is visible before we read the guest's:
+  // either the guest sees ours, or we see its (xenstore-ring.txt's notification rules).
+  uint32_t FencedReqProd() const {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return req_prod();
+  }
+  uint32_t FencedRspCons() const {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return rsp_cons();
+  }
+
   uint32_t req_cons() const { return Load(&p_->req_cons); }
   uint32_t req_prod() const { return Load(&p_->req_prod); }
   uint32_t rsp_cons() const { return Load(&p_->rsp_cons); }
@@ -209,6 +220,11 @@ class RingDomains::RingConn final : public Pollable, public Sink {
     input_held_ = used < data.size();
     ring_.set_req_cons(cons + static_cast<uint32_t>(used));
     *notify = true;
+    // A guest publishes without notifying while it sees us behind (Linux's xb_write() notifies
+    // only if req_cons had reached its old producer): what it published since we read req_prod
+    // is ours to find. Look again after the fence; come back on the next turn rather than loop.
+    if (!input_held_ && ring_.FencedReqProd() != cons + static_cast<uint32_t>(used))
+      port_->SelfNotify();
     return true;
   }
 
@@ -231,6 +247,11 @@ class RingDomains::RingConn final : public Pollable, public Sink {
       out_.clear();
       out_off_ = 0;
       queued_events_ = 0;
+    } else if (ring_.FencedRspCons() != cons) {
+      // The ring filled; a guest signals room only if it saw it full (Linux's xb_read()), and
+      // it may have read before we filled it: room it made since we read rsp_cons is ours to
+      // find, as above.
+      port_->SelfNotify();
     }
     *notify = true;
     return true;
@@ -262,12 +283,13 @@ Status RingDomains::Introduce(DomId domid, uint64_t gfn, uint32_t port) {
   // the ring connection.
   Release(domid);
   XPV_ASSIGN_OR_RETURN(std::unique_ptr<RingPort> ring, factory_(domid, gfn, port));
+  // The guest may have published requests before it was introduced (a kernel's xenbus starts
+  // before the store does), and its notification then went nowhere: look at the ring once.
+  ring->SelfNotify();
   auto conn = std::make_unique<RingConn>(server_, domid, std::move(ring));
   XPV_TRY(server_.Add(conn->fd(), POLLIN, conn.get()));
   conns_[domid] = conn.get();
-  RingConn* raw = conn.get();
   server_.Adopt(std::move(conn));
-  server_.MarkDirty(raw);  // the guest may have queued requests before it was introduced
   return Ok();
 }
 

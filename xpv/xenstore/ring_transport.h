@@ -34,6 +34,9 @@ class RingPort {
   virtual void ClearEvent() = 0;
   // Notifies the guest.
   virtual void Notify() = 0;
+  // Makes event_fd() readable again, as a notification from the guest would: the store found
+  // work the guest published without notifying, and comes back to it on its next turn.
+  virtual void SelfNotify() = 0;
 };
 
 // A page in this process's memory and two eventfds: one per direction. The "guest" side is the
@@ -48,6 +51,7 @@ class MemoryRingPort final : public RingPort {
   int event_fd() override { return to_store_.get(); }
   void ClearEvent() override;
   void Notify() override;
+  void SelfNotify() override { KickStore(); }
 
   // The guest's side.
   void KickStore();
