@@ -192,7 +192,8 @@ void Hypervisor::CopyOne(Session& s, gnttab_copy_t& op) {
       side.page = self->ram.data() + val * kPageSize;
       return GNTST_okay;
     }
-    Domain* g = LiveDomain(domid);
+    // gnttab_copy_lock_domain() takes DOMID_SELF for the caller (rcu_lock_domain_by_any_id).
+    Domain* g = LiveDomain(domid == DOMID_SELF ? static_cast<uint16_t>(s.domid.value) : domid);
     if (g == nullptr) return GNTST_bad_domain;
     if (val >= g->nr_grants) return GNTST_bad_gntref;
     uint64_t gfn = 0;

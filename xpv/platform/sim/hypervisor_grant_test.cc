@@ -214,6 +214,17 @@ TEST_F(GrantTest, CopyByFrameOfAnotherDomain) {
   EXPECT_EQ(CopyOne(*back_, op), GNTST_okay);
 }
 
+TEST_F(GrantTest, CopyThroughOwnGrantNamedDomidSelf) {
+  // A domain may copy through a grant of its own, naming itself DOMID_SELF, as on Xen; a map of
+  // the same is refused (map_grant_ref takes real domain ids only).
+  back_->page(2)[0] = 0x5A;
+  back_->Grant(3, back_->domid, 2);
+  EXPECT_EQ(CopyOne(*back_, GrantToLocal(kDomIdSelf, 3, 0, 7, 0, 1)), GNTST_okay);
+  EXPECT_EQ(back_->page(7)[0], 0x5A);
+  EXPECT_EQ(back_->flags(3), GTF_permit_access) << "the pin is released";
+  EXPECT_EQ(MapOne(*back_, kDomIdSelf, 3).status, GNTST_bad_domain);
+}
+
 TEST_F(GrantTest, CopyOwnFrameBeyondRam) {
   front_->Grant(10, back_->domid, 5);
   EXPECT_EQ(CopyOne(*back_, GrantToLocal(front_->domid, 10, 0, 1ull << 40, 0, 8)), GNTST_bad_page);
