@@ -34,6 +34,7 @@ BlockBackend::~BlockBackend() {
 }
 
 bool BlockBackend::map_grants() const {
+  if (options_.grant_copy) return false;
   // Probing costs nothing: an empty batch is refused only where mapping is forbidden.
   return env_.platform.mapper().Map({}).has_value();
 }

@@ -29,10 +29,13 @@
 namespace xpv::block {
 
 struct BackendOptions {
-  uint32_t max_queues = 4;                // multi-queue-max-queues
-  uint32_t max_ring_page_order = 4;       // max-ring-page-order: 16 pages
-  uint32_t max_indirect_segments = 256;   // feature-max-indirect-segments; 0: none
-  bool persistent = true;                 // offer feature-persistent (map mode only)
+  uint32_t max_queues = 4;               // multi-queue-max-queues
+  uint32_t max_ring_page_order = 4;      // max-ring-page-order: 16 pages
+  uint32_t max_indirect_segments = 256;  // feature-max-indirect-segments; 0: none
+  bool persistent = true;                // offer feature-persistent (map mode only)
+  // Copy every page with grant copy and map nothing, even where the platform allows mapping:
+  // the mode of a backend that must not hold guest pages (xpv-hv decides this per domain).
+  bool grant_copy = false;
   uint32_t max_persistent_grants = 1056;  // per queue
   uint32_t max_bounce_pages = 4096;       // per queue, copy mode
   unsigned disk_queue_depth = 256;

@@ -216,6 +216,23 @@ class BlkFrontTest : public ::testing::Test {
   std::unique_ptr<VbdFixture> fx_;
 };
 
+TEST(BlkFrontGrantCopyTest, BackendToldToCopyMapsNothingWhereItMay) {
+  // A map-mode domain (xpv-hv would let it map) whose backend is told --grant-copy.
+  VbdFixtureOptions fo;
+  fo.backend.grant_copy = true;
+  auto fx = VbdFixture::Start(fo);
+  ASSERT_TRUE(fx) << fx.error().message;
+  auto id = (*fx)->AddVbd({.size_bytes = 1 << 20});
+  ASSERT_TRUE(id);
+  auto f = (*fx)->ConnectFront(*id);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_FALSE((*f)->negotiated().persistent);  // nothing mapped, nothing persists
+  ASSERT_TRUE((*f)->Write(0, Pattern(0, 256 << 10, 9)));
+  std::vector<std::byte> back(256 << 10);
+  ASSERT_TRUE((*f)->Read(0, back));
+  EXPECT_EQ(FirstDiff(back, Pattern(0, 256 << 10, 9)), -1);
+}
+
 TEST_F(BlkFrontTest, FlushSucceeds) {
   auto id = fx_->AddVbd({.size_bytes = 1 << 20});
   ASSERT_TRUE(id);

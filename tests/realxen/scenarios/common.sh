@@ -7,10 +7,11 @@ check() {  # check WHAT CMD...: one PASS/FAIL line per step; a failure is rememb
 failed=0
 
 # domu_cfg NAME [xl.cfg lines...]: a PV domU booting the harness's kernel and initramfs.
-# $DOMU_EXTRA adds to its kernel command line (guest/domu-init's modes), $DOMU_MEMORY sets MiB.
+# $DOMU_EXTRA adds to its kernel command line (guest/domu-init's modes), $DOMU_MEMORY sets MiB,
+# $DOMU_VCPUS the vCPUs (1).
 domu_cfg() {
   local name=$1; shift
-  { echo "name=\"$name\""; echo 'type="pv"'; echo "memory=${DOMU_MEMORY:-128}"; echo 'vcpus=1'
+  { echo "name=\"$name\""; echo 'type="pv"'; echo "memory=${DOMU_MEMORY:-128}"; echo "vcpus=${DOMU_VCPUS:-1}"
     echo "kernel=\"$XPV_DOMU_KERNEL\""; echo "ramdisk=\"$XPV_DOMU_INITRD\""
     echo "extra=\"console=hvc0${DOMU_EXTRA:+ $DOMU_EXTRA}\""; echo 'on_poweroff="destroy"'; echo 'on_crash="destroy"'
     local l; for l in "$@"; do echo "$l"; done; } > /run/$name.cfg

@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
   app.add_flag("--no-persistent", no_persistent, "do not offer feature-persistent");
+  app.add_flag("--grant-copy", opt.grant_copy,
+               "copy every page with grant copy and map none (copy mode; no persistent grants)");
   app.add_option("--caching", caching, "buffered or direct (O_DIRECT)")
       ->check(CLI::IsMember({"buffered", "direct"}))
       ->capture_default_str();
