@@ -2,7 +2,8 @@
 # The block device across processes, as a user drives it: xpv hv start; a driver domain running
 # xpv-blkback (dropped to `nobody`, under seccomp); guests whose disk = [...] names it, each
 # running `xpv blk` (blkfront) to write a pattern, read it back and compare, in map and copy
-# mode and in the x86_32 layout; xpv destroy removes the device's nodes; xpv hv stop.
+# mode and in the x86_32 layout; xpv destroy removes the device's nodes; a guest killed with
+# kill -9 is reaped (its backend directory and home removed); xpv hv stop.
 # Every wait is bounded.
 #   blk_e2e_test.sh BIN_DIR
 set -u
@@ -62,6 +63,19 @@ for spec in "g1 blkmap" "g2 blkcopy" "g3 blkmap --x86-32 --no-persistent" "g4 bl
   gone() { ! "$XPV" xenstore read /local/domain/$bdom/backend/vbd/$id/51712/state; }
   until_ok 10 gone || fail "$name: backend nodes left after destroy"
 done
+
+# A guest that dies on its own (kill -9), and nobody runs xpv destroy: the reaper xpv create left
+# removes its backend directory and its home; the backend keeps serving (g6).
+id=$(guest g5 blkmap "")
+until_ok 30 status_done "$id" || fail "g5: status $("$XPV" xenstore read /local/domain/$id/data/blk/status 2>&1)"
+kill -9 "$("$XPV" list | awk '$1 == "g5" {print $6}')" || fail "kill g5"
+bdom=$("$XPV" list | awk '$1 == "blkmap" {print $2}')
+reaped() { ! "$XPV" xenstore read /local/domain/$bdom/backend/vbd/$id/51712/state &&
+  ! "$XPV" xenstore read /local/domain/$id/name; }
+until_ok 10 reaped || fail "g5: its backend directory or home outlived it"
+id=$(guest g6 blkmap "")
+until_ok 30 status_done "$id" || fail "g6 after g5 died: status $("$XPV" xenstore read /local/domain/$id/data/blk/status 2>&1)"
+echo "ok g5 died on its own and was reaped; g6 served after it"
 
 # The sandboxed backend really is sandboxed.
 pid=$("$XPV" list | awk '$1 == "blkmap" {print $6}')

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The toolstack end to end, across processes: xpv hv start; xpv create of a guest that writes
 # data/hello = world through its store ring; the store shows it; kill -9 of the guest fires
-# @releaseDomain and removes the nodes it owned; xpv hv stop. Every wait is bounded.
+# @releaseDomain and removes the nodes it owned, and the domain's reaper the rest; xpv destroy;
+# xpv hv stop ends every reaper. Every wait is bounded.
 #   e2e_test.sh XPV RING_GUEST
 set -u
 XPV=$1
@@ -66,6 +67,13 @@ WATCH_PID=
 [ "$(wc -l < "$RUN/watch.out")" -eq 2 ] || fail "watch output: $(cat "$RUN/watch.out")"
 "$XPV" xenstore read /local/domain/$ID/data/hello >/dev/null 2>&1 &&
   fail "the dead domain's nodes survived"
+# Nobody ran xpv destroy: the reaper xpv create left for the domain removes the toolstack's nodes
+# (its home, dom0's, and /vm/<uuid>) and ends.
+home_gone() { ! "$XPV" xenstore read /local/domain/$ID/name && ! "$XPV" xenstore read $VM/name; }
+until_ok 10 home_gone || fail "the dead domain's home or $VM survived its reaper"
+reaper_gone() { ! pgrep -f "reap --domid $ID --pid $PID " >/dev/null; }
+until_ok 10 reaper_gone || fail "the reaper of domain $ID did not end"
+grep -q "domain $ID died" "$RUN/reap-guest1.log" || fail "reap-guest1.log: $(cat "$RUN/reap-guest1.log")"
 
 # xpv destroy: the domain, its process and its home go.
 UUID2=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9
@@ -84,7 +92,13 @@ out=$("$XPV" create "$RUN/guest3.cfg" 2>&1) && fail "a second domain with guest2
 "$XPV" list | grep -qw guest2 && fail "guest2 still listed"
 "$XPV" xenstore read /local/domain/$ID2/name >/dev/null 2>&1 && fail "guest2's home survived"
 "$XPV" xenstore read /vm/$UUID2/name >/dev/null 2>&1 && fail "guest2's /vm/$UUID2 survived"
+# Its reaper sees the release too, and ends: it cleans up beside xpv destroy (removing what is
+# gone already is harmless) or finds the home gone and touches nothing.
+reaper2_done() { grep -q "domain $ID2 died" "$RUN/reap-guest2.log"; }
+until_ok 10 reaper2_done || fail "reap-guest2.log: $(cat "$RUN/reap-guest2.log")"
 
 "$XPV" hv stop || fail "xpv hv stop"
 for f in hv xenstored; do [ -e "$RUN/$f.pid" ] && fail "$f.pid left"; done
+no_reapers() { ! pgrep -f "run-dir $RUN reap" >/dev/null; }
+until_ok 10 no_reapers || fail "reapers outlived xpv hv stop: $(pgrep -af "run-dir $RUN reap")"
 echo PASS

@@ -27,6 +27,8 @@
 #include "xpv/platform/sim/client.h"
 #include "xpv/toolstack/blk_cmd.h"
 #include "xpv/toolstack/demo.h"
+#include "xpv/toolstack/process.h"
+#include "xpv/toolstack/reaper.h"
 #include "xpv/toolstack/vbd.h"
 #include "xpv/toolstack/xl_config.h"
 #include "xpv/xenstore/client.h"
@@ -53,29 +55,11 @@ std::string Z(std::string_view s) {
   return std::string(s) + '\0';
 }
 
-// The directory of this executable: xpv-hv and xpv-xenstored are built beside it.
-std::string BinDir() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string(".") : self.parent_path().string();
-}
-
 std::optional<int> ReadPid(const std::string& path) {
   std::ifstream in(path);
   int pid = 0;
   if (!(in >> pid) || pid <= 0) return std::nullopt;
   return pid;
-}
-
-// Whether `pid` runs. A daemon `xpv hv start` left behind is not our child, and where nothing
-// reaps orphans (PID 1 of a container) it stays a zombie after exiting: that counts as gone.
-bool Alive(int pid) {
-  if (::kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const size_t paren = line.rfind(')');  // the command name may hold spaces and parentheses
-  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
 // Whether a daemon listens at `path` (xpv-hv's socket is SOCK_SEQPACKET, the store's a stream).
@@ -94,29 +78,6 @@ bool WaitForSocket(const std::string& path, int child, int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
-}
-
-// Starts `argv` in the background, detached (its own session), output to `log`.
-Result<int> Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid < 0) return Err(errno, "fork");
-  if (pid == 0) {
-    ::setsid();
-    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (in >= 0) ::dup2(in, 0);
-    if (out >= 0) {
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  return static_cast<int>(pid);
 }
 
 void StopPid(const std::string& pid_file, const char* what) {
@@ -196,15 +157,6 @@ Result<platform::DomainInfo> FindDomain(SimDomainControl& control, const std::st
   return Err(ENOENT, "no such domain");
 }
 
-bool IsUuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
 // The config's `uuid` if it has a well-formed one (xl.cfg: "Specifies the UUID of the domain"),
 // else a random (version 4) one, as xl makes.
 std::string DomainUuid(const DomainConfig& cfg) {
@@ -256,15 +208,6 @@ Status WriteHome(Client& xs, DomId domid, const DomainConfig& cfg, const std::st
     XPV_TRY(xs.Call(MsgType::kSetPerms, Z(home + "/" + own) + Z("n" + id)));
   }
   return Ok();
-}
-
-// Removes a domain's home and its /vm/<uuid> (which the home points at).
-void RemoveHome(Client& xs, DomId domid) {
-  const std::string home = "/local/domain/" + std::to_string(domid.value);
-  if (auto vm = xs.Read(home + "/vm"); vm && vm->starts_with("/vm/") && IsUuid(vm->substr(4))) {
-    (void)xs.Rm(*vm);
-  }
-  (void)xs.Rm(home);
 }
 
 }  // namespace
@@ -328,6 +271,7 @@ Result<CreatedDomain> CreateDomainFromFile(const RunDir& run, const std::string&
   if (!dom) return Fail("create " + cfg->name, dom.error()), Err(EIO, "failed");
 
   const std::string id = std::to_string(dom->domid.value);
+  CreatedDomain created{dom->domid, dom->pid, cfg->name, vm, {}};
   Status st = WriteHome(*xs, dom->domid, *cfg, vm);
   // The guest's disks, each on the domain `backend=` names (dom0 when none).
   for (size_t i = 0; st && i < cfg->disks.size(); ++i) {
@@ -343,7 +287,12 @@ Result<CreatedDomain> CreateDomainFromFile(const RunDir& run, const std::string&
       }
       backend = b->domid;
     }
-    if (auto added = AddVbd(*xs, backend, dom->domid, disk); !added) st = added.error();
+    auto added = AddVbd(*xs, backend, dom->domid, disk);
+    if (!added) {
+      st = added.error();
+    } else {
+      created.backends.push_back(added->BackendPath());
+    }
   }
   if (st) {
     auto introduced =
@@ -360,7 +309,7 @@ Result<CreatedDomain> CreateDomainFromFile(const RunDir& run, const std::string&
     (void)xs->Rm(vm);
     return st.error();
   }
-  return CreatedDomain{dom->domid, dom->pid, cfg->name};
+  return created;
 }
 
 namespace {
@@ -369,6 +318,12 @@ int Create(const RunDir& run, const std::string& file) {
   auto created = CreateDomainFromFile(run, file);
   if (!created) return 1;
   std::printf("%s: domain %u, pid %d\n", created->name.c_str(), created->domid.value, created->pid);
+  // As xl leaves a process per domain: whoever ends the domain, its leftovers go.
+  const ReapTarget target{created->domid, created->pid, created->vm, created->backends};
+  const std::string log = run.dir + "/reap-" + created->name + ".log";
+  if (auto reaper = Spawn(ReapArgs(run, target), log); !reaper) {
+    Fail("starting the domain's reaper (its leftovers stay if it dies on its own)", reaper.error());
+  }
   return 0;
 }
 
@@ -494,6 +449,15 @@ int Main(int argc, char** argv) {
   blk->add_flag("--x86-32", x86_32, "use the x86_32 ring layout (protocol x86_32-abi)");
   blk->add_flag("--stay", blk_opt.stay, "stay connected until killed");
 
+  // Started by `xpv create`, not by hand (reaper.h).
+  ReapTarget reap_target;
+  uint32_t reap_domid = 0;
+  auto* reap = app.add_subcommand("reap", "clean up after a domain once it dies")->group("");
+  reap->add_option("--domid", reap_domid)->required()->check(CLI::Range(1u, 0x7fefu));
+  reap->add_option("--pid", reap_target.pid)->required();
+  reap->add_option("--vm", reap_target.vm)->required();
+  reap->add_option("--backend", reap_target.backends);
+
   CLI11_PARSE(app, argc, argv);
 
   if (demo->parsed()) return RunDemo(demo_opt);
@@ -508,6 +472,10 @@ int Main(int argc, char** argv) {
   if (create->parsed()) return Create(run, file);
   if (list->parsed()) return List(run);
   if (destroy->parsed()) return Destroy(run, which);
+  if (reap->parsed()) {
+    reap_target.domid = DomId(reap_domid);
+    return RunReaper(run, reap_target);
+  }
 
   auto c = Client::Connect(run.store_socket());
   if (!c) return Fail("xenstored at " + run.store_socket(), c.error()), 1;

@@ -1,7 +1,8 @@
 // `xpv`, the toolstack command: everything build/bin/xpv does, as a library (main.cc is thin).
 //
 //   xpv hv start|stop                 xpv-hv and xpv-xenstored --platform sim, in the background
-//   xpv create FILE.cfg               a domain from an xl.cfg file, introduced to the store
+//   xpv create FILE.cfg               a domain from an xl.cfg file, introduced to the store; a
+//                                     reaper cleans up after it when it dies (reaper.h)
 //   xpv list                          the domains
 //   xpv destroy NAME|ID
 //   xpv xenstore ls|read|write|rm|watch ...
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "xpv/base/result.h"
 #include "xpv/base/types.h"
@@ -43,6 +45,8 @@ struct CreatedDomain {
   DomId domid;
   int pid = 0;
   std::string name;
+  std::string vm;                     // its /vm/<uuid>
+  std::vector<std::string> backends;  // its devices' backend directories
 };
 Result<CreatedDomain> CreateDomainFromFile(const RunDir& run, const std::string& file);
 int Destroy(const RunDir& run, const std::string& which);

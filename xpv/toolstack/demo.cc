@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "xpv/toolstack/cli.h"
+#include "xpv/toolstack/process.h"
 #include "xpv/xenstore/client.h"
 
 namespace xpv::toolstack {
@@ -30,12 +31,6 @@ const char* kPlain = "\033[0m";
 void Step(const std::string& what) {
   std::printf("\n%s== %s%s\n", kBold, what.c_str(), kPlain);
   std::fflush(stdout);
-}
-
-std::string BinDir() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string(".") : self.parent_path().string();
 }
 
 bool WriteFile(const std::string& path, const std::string& text) {

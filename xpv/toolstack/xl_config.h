@@ -100,4 +100,8 @@ std::string FormatDomainConfig(const DomainConfig& config);
 // escapes the next character. "a 'b c' d\ e" -> {"a", "b c", "d e"}.
 ConfigResult<std::vector<std::string>> SplitCommandLine(std::string_view line);
 
+// Whether `s` is a uuid as xl.cfg's `uuid` key and /vm/<uuid> spell it:
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits.
+bool IsUuid(std::string_view s);
+
 }  // namespace xpv::toolstack
