@@ -654,7 +654,13 @@ HvServer::Out HvServer::Evtchn(Conn& c, const wire::Received& m, Op op) {
       return ErrorOut(h, ENOSYS);
   }
   for (const auto& f : out.fds) {
-    if (!f.valid()) return ErrorOut(h, EMFILE);  // the port exists; the caller may close it
+    if (f.valid()) continue;
+    // Out of descriptors. The error carries no port number, so a port allocated or bound here
+    // would be one its owner cannot name, held until the session ends: close it again (a bound
+    // port's peer is left unbound, as before the bind). A send's port stays; the caller has it.
+    if (op == Op::kEvtchnAllocUnbound || op == Op::kEvtchnBindInterdomain)
+      (void)hv_->Close(c.session, EvtchnPort(r.port));
+    return ErrorOut(h, EMFILE);
   }
   out.bytes = Bytes(r);
   return out;

@@ -1,5 +1,7 @@
 // Hostile peers on xpv-hv's sockets, each named after its attack. The daemon is a real process:
 // after every test it must still be alive, still serve, and hold no more descriptors than before.
+#include <sys/resource.h>
+
 #include <random>
 
 #include "xpv/platform/sim/testing/daemon_fixture.h"
@@ -315,6 +317,35 @@ TEST_F(HostileTest, EventChannelAbuse) {
   for (uint32_t i = 0; i < kMaxPorts + 10; ++i)
     ok += Exchange(fd.get(), Struct(Op::kEvtchnAllocUnbound, e)) == 0;
   EXPECT_EQ(ok, static_cast<int>(kMaxPorts) - 1) << "every port but the reserved port 0";
+}
+
+TEST_F(HostileTest, DescriptorExhaustionDuringABindLeavesTheOfferOpen) {
+  // Another domain has used up the daemon's descriptors (here: its limit lowered to what it holds
+  // plus k). A bind that then fails must not leave the peer's port bound to a port nobody can
+  // name: the offer must still be there for the next try. Each k lands the shortage at another
+  // step of the bind (the port's socket pair, the copy of the peer's end).
+  auto offer = dom0_->events().AllocUnbound(kDom0);
+  ASSERT_TRUE(offer.has_value());
+  rlimit normal{};
+  ASSERT_EQ(::prlimit(pid_, RLIMIT_NOFILE, nullptr, &normal), 0);
+  int failed = 0;
+  for (rlim_t k = 0; k <= 4; ++k) {
+    const rlim_t open = DaemonFds() - 2;  // less "." and ".."
+    rlimit tight{open + k, normal.rlim_max};
+    ASSERT_EQ(::prlimit(pid_, RLIMIT_NOFILE, &tight, nullptr), 0);
+    auto bound = dom0_->events().BindInterdomain(kDom0, *offer);
+    ASSERT_EQ(::prlimit(pid_, RLIMIT_NOFILE, &normal, nullptr), 0);
+    if (bound) {
+      ASSERT_TRUE(dom0_->events().Close(*bound)) << "k=" << k;  // the peer is unbound again
+    } else {
+      ++failed;
+    }
+    auto again = dom0_->events().BindInterdomain(kDom0, *offer);
+    ASSERT_TRUE(again.has_value()) << "k=" << k << ": the offer was lost to a failed bind";
+    ASSERT_TRUE(dom0_->events().Close(*again));
+  }
+  EXPECT_GT(failed, 0) << "no k was tight enough to fail a bind";
+  EXPECT_TRUE(dom0_->events().Close(*offer));
 }
 
 }  // namespace
