@@ -34,8 +34,10 @@ class Channel {
   explicit Channel(UniqueFd fd) : fd_(std::move(fd)) {}
 
   // Sends `request` (whose Header carries the op) and returns the reply, checked: same op and
-  // seq, exactly `nfds` fds attached. A reply with an error becomes that error.
-  Result<wire::Received> Call(std::vector<uint8_t> request) {
+  // seq, exactly `nfds` fds attached. A reply with an error becomes that error. A successful
+  // reply whose fds this process had no room for is EMFILE, and is left in `*lost` (when given)
+  // for the caller to undo what the daemon did.
+  Result<wire::Received> Call(std::vector<uint8_t> request, wire::Received* lost = nullptr) {
     std::lock_guard lock(mu_);
     wire::Header h = wire::ReadStruct<wire::Header>(request);
     h.magic = wire::kMagic;
@@ -47,15 +49,20 @@ class Channel {
     XPV_ASSIGN_OR_RETURN(auto reply,
                          wire::ReceiveMessage(fd_.get(), wire::kMaxMessage, wire::kMaxReplyFds,
                                               /*nonblocking=*/false));
-    if (reply.truncated || reply.bytes.size() < sizeof(wire::Reply)) {
+    if ((reply.truncated && !reply.fds_lost) || reply.bytes.size() < sizeof(wire::Reply)) {
       return Err(EPROTO, "malformed reply from xpv-hv");
     }
     const auto r = wire::ReadStruct<wire::Reply>(reply.bytes);
     if (r.h.magic != wire::kMagic || r.h.seq != h.seq || r.h.op != h.op ||
-        r.h.length != reply.bytes.size() || r.nfds != reply.fds.size()) {
+        r.h.length != reply.bytes.size()) {
       return Err(EPROTO, "unexpected reply from xpv-hv");
     }
     if (r.error != 0) return Err(r.error, "refused by xpv-hv");
+    if (reply.fds_lost) {
+      if (lost) *lost = std::move(reply);
+      return Err(EMFILE, "out of descriptors for xpv-hv's reply");
+    }
+    if (r.nfds != reply.fds.size()) return Err(EPROTO, "unexpected reply from xpv-hv");
     return reply;
   }
 
@@ -484,7 +491,18 @@ class SimEvents final : public EventChannels {
 
   Result<EvtchnPort> Bind(std::vector<uint8_t> request) {
     std::lock_guard lock(mu_);
-    XPV_ASSIGN_OR_RETURN(auto reply, channel_->Call(std::move(request)));
+    wire::Received lost;
+    auto called = channel_->Call(std::move(request), &lost);
+    if (!called && called.error().code == EMFILE && !lost.bytes.empty()) {
+      // The daemon made the port but we could not take its descriptors: close it there, or it
+      // stays bound in our name until the session ends.
+      if (auto r = ReplyAs<wire::EvtchnReply>(lost)) {
+        wire::EvtchnRequest close{};
+        close.port = r->port;
+        (void)channel_->Call(Request(Op::kEvtchnClose, close));
+      }
+    }
+    XPV_ASSIGN_OR_RETURN(auto reply, std::move(called));
     XPV_ASSIGN_OR_RETURN(auto r, ReplyAs<wire::EvtchnReply>(reply));
     if ((r.flags & wire::kEvtchnHasRecv) == 0 || reply.fds.empty())
       return Err(EPROTO, "no port fd");

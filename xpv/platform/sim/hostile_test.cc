@@ -1,8 +1,13 @@
 // Hostile peers on xpv-hv's sockets, each named after its attack. The daemon is a real process:
 // after every test it must still be alive, still serve, and hold no more descriptors than before.
+#include <fcntl.h>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <random>
+#include <vector>
 
 #include "xpv/platform/sim/testing/daemon_fixture.h"
 
@@ -345,6 +350,44 @@ TEST_F(HostileTest, DescriptorExhaustionDuringABindLeavesTheOfferOpen) {
     ASSERT_TRUE(dom0_->events().Close(*again));
   }
   EXPECT_GT(failed, 0) << "no k was tight enough to fail a bind";
+  EXPECT_TRUE(dom0_->events().Close(*offer));
+}
+
+TEST_F(HostileTest, ClientOutOfDescriptorsDuringABindLeavesTheOfferOpen) {
+  // This time the domain itself has no room for the descriptors of the reply: the daemon bound
+  // the port, the client cannot take it. The client must close it again, or the peer's offer is
+  // gone and the daemon holds the port until the session ends.
+  auto offer = dom0_->events().AllocUnbound(kDom0);
+  ASSERT_TRUE(offer.has_value());
+  rlimit normal{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &normal), 0);
+  int highest = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+    highest = std::max(highest, std::atoi(e.path().filename().c_str()));
+  int failed = 0;
+  for (size_t k = 0; k <= 2; ++k) {
+    // Leave exactly k descriptors free: a low limit, filled up, then k given back.
+    rlimit tight{static_cast<rlim_t>(highest) + 32, normal.rlim_max};
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    std::vector<UniqueFd> fill;
+    for (UniqueFd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); fd.valid();
+         fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC)))
+      fill.push_back(std::move(fd));
+    fill.resize(fill.size() - std::min(k, fill.size()));
+    auto bound = dom0_->events().BindInterdomain(kDom0, *offer);
+    fill.clear();
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &normal), 0);
+    if (bound) {
+      ASSERT_TRUE(dom0_->events().Close(*bound)) << "k=" << k;
+    } else {
+      EXPECT_EQ(bound.error().code, EMFILE) << "k=" << k;
+      ++failed;
+    }
+    auto again = dom0_->events().BindInterdomain(kDom0, *offer);
+    ASSERT_TRUE(again.has_value()) << "k=" << k << ": the offer was lost to a failed bind";
+    ASSERT_TRUE(dom0_->events().Close(*again));
+  }
+  EXPECT_EQ(failed, 2) << "k = 0 and 1 leave no room for the reply's two descriptors";
   EXPECT_TRUE(dom0_->events().Close(*offer));
 }
 

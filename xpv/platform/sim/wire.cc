@@ -48,9 +48,9 @@ Result<Received> ReceiveMessage(int fd, size_t max_bytes, size_t max_fds, bool n
     }
   }
   if (n == 0) return Err(ECONNRESET, "connection closed");
-  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || static_cast<size_t>(n) > max_bytes) {
-    out.truncated = true;
-  }
+  const bool bytes_cut = (msg.msg_flags & MSG_TRUNC) != 0 || static_cast<size_t>(n) > max_bytes;
+  if (bytes_cut || (msg.msg_flags & MSG_CTRUNC) != 0) out.truncated = true;
+  out.fds_lost = !bytes_cut && (msg.msg_flags & MSG_CTRUNC) != 0;
   out.bytes.resize(std::min(static_cast<size_t>(n), max_bytes));
   return out;
 }

@@ -280,6 +280,9 @@ struct Received {
   std::vector<uint8_t> bytes;  // exactly the message
   std::vector<UniqueFd> fds;
   bool truncated = false;  // longer than the buffer, or its fds did not fit
+  // Only the fds did not fit (MSG_CTRUNC: this process ran out of descriptors); the bytes are
+  // whole.
+  bool fds_lost = false;
 };
 
 // Receives one message. Err(EAGAIN) when none is waiting (nonblocking), Err(ECONNRESET) at the
