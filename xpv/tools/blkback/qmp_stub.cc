@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,12 +11,17 @@
 
 #include <fmt/format.h>
 
+#include "xpv/base/unix_socket.h"
+
 namespace xpv::tools {
 
 namespace {
 
 constexpr size_t kMaxLine = 4096;  // libxl's commands here are a few dozen bytes
 constexpr size_t kMaxClients = 8;
+// A client that does not read its replies is dropped rather than allowed to stall the thread
+// (and with it the destructor that joins it).
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
 
 // The value of `"key": <value>` in a flat JSON object: a string's contents (no escapes in what
 // libxl sends here) or a bare token (a number). nullopt when absent or malformed.
@@ -74,17 +78,8 @@ std::optional<std::string> QmpReply(std::string_view line) {
 }
 
 Result<std::unique_ptr<QmpStub>> QmpStub::Listen(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Err(ENAMETOOLONG, "QMP socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Err(errno, "socket");
-  ::unlink(path.c_str());  // a socket left by an earlier device model of this domain id
-  // SAFETY: sockaddr_un is the sockaddr bind expects for AF_UNIX.
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
-    return Err(errno, "bind QMP socket");
-  if (::listen(fd.get(), 4) != 0) return Err(errno, "listen");
+  // Replaces a socket left by an earlier device model of this domain id.
+  XPV_ASSIGN_OR_RETURN(UniqueFd fd, ListenUnix(path, SOCK_STREAM, 4));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Err(errno, "pipe");
   std::unique_ptr<QmpStub> stub(
@@ -118,7 +113,7 @@ void QmpStub::Serve() {
       UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (c.valid() && clients.size() < kMaxClients) {
         const std::string g = QmpGreeting();
-        if (::send(c.get(), g.data(), g.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(g.size()))
+        if (::send(c.get(), g.data(), g.size(), kSendFlags) == static_cast<ssize_t>(g.size()))
           clients.push_back({std::move(c), {}});
       }
     }
@@ -136,7 +131,8 @@ void QmpStub::Serve() {
       // libxl ends each command with "\r\n" (libxl_qmp.c, qmp_prepare_cmd).
       for (size_t nl; (nl = in.find('\n')) != std::string::npos; in.erase(0, nl + 1)) {
         if (auto reply = QmpReply(std::string_view(in).substr(0, nl))) {
-          if (::send(clients[i].fd.get(), reply->data(), reply->size(), MSG_NOSIGNAL) < 0)
+          if (::send(clients[i].fd.get(), reply->data(), reply->size(), kSendFlags) !=
+              static_cast<ssize_t>(reply->size()))
             drop[i] = true;
         }
       }

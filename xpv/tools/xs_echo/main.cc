@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +14,7 @@
 #include <unordered_map>
 
 #include "xpv/base/unique_fd.h"
+#include "xpv/base/unix_socket.h"
 #include "xpv/xenstore/wire.h"
 
 namespace {
@@ -55,21 +55,6 @@ struct Connection {
   std::string out;  // replies not yet taken by the socket
   Waiting waiting = Waiting::kToRead;
 };
-
-Result<UniqueFd> Listen(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Err(errno, "socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Err(ENAMETOOLONG, "socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Err(errno, "bind");
-  }
-  if (::listen(fd.get(), SOMAXCONN) != 0) return Err(errno, "listen");
-  return fd;
-}
 
 class EchoServer {
  public:
@@ -171,7 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--directory-reply-bytes", directory_bytes, "payload bytes answered to DIRECTORY");
   CLI11_PARSE(app, argc, argv);
 
-  Result<UniqueFd> listener = Listen(socket_path);
+  Result<UniqueFd> listener = xpv::ListenUnix(socket_path, SOCK_STREAM | SOCK_NONBLOCK);
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!listener || !epoll.valid()) {
     fmt::print(stderr, "xpv-xs-echo: cannot listen on {}: {}\n", socket_path,
